@@ -1,0 +1,203 @@
+// multicache/cache.hpp — the two-level cache: L1 in process, L2 in Redis.
+//
+//   multicache::Cache cache({.redis_url = "redis://127.0.0.1:6379"});
+//   User u = cache.get_or_load<User>("user:123", std::chrono::minutes(10),
+//                                    [id = 123] { return db_load_user(id); });
+//
+// get_or_load returns the value from L1, else from Redis, else from the
+// loader, called once however many threads ask at once; the loaded value is
+// stored in both levels. Entries read past ttl * early_refresh_ratio are
+// returned at once and refreshed in the background. remove() deletes from
+// Redis and tells every instance (Pub/Sub) to drop its L1 copy.
+//
+// Thread-safety: every member function may be called from any thread, except
+// that nothing may be called once destruction has begun.
+// Errors:
+//   - reads (get, get_or_load) never throw for Redis trouble: it is counted
+//     (stats().redis_errors) and the read falls back to the loader;
+//   - the loader's own exception reaches every caller waiting on that load,
+//     unchanged, and nothing is cached;
+//   - set() and remove() throw RedisError when the Redis write failed (the
+//     local L1 copy is dropped first, so this instance never serves the old value);
+//   - a ttl <= 0 throws std::invalid_argument("ttl ...").
+// Ownership: the Cache owns its threads (one event loop, refresh workers) and
+// connections; close() or the destructor stops and joins them.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "multicache/codec.hpp"
+#include "multicache/detail/type_ops.hpp"
+#include "multicache/errors.hpp"
+#include "multicache/options.hpp"
+#include "multicache/stats.hpp"
+
+namespace multicache {
+
+class Cache {
+ public:
+  // Validates options (std::invalid_argument naming the field), starts the
+  // Redis connections and the subscriber, and waits for them at most
+  // connect_timeout. An unreachable Redis is not an error: the cache serves
+  // from L1 and the loader and keeps reconnecting in the background.
+  explicit Cache(Options options);
+  ~Cache();
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
+
+  // L1 → Redis → loader(). Loader: a callable returning something convertible to T.
+  //
+  // The loader may be kept and called later on a background thread to refresh
+  // a stale entry: it must own what it uses (capture by value), not refer to
+  // locals of the calling scope.
+  template <codable T, class Loader>
+  T get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader);
+
+  // Like get_or_load, but shares the cached value instead of copying it:
+  // for large values. The pointee is immutable and stays valid as long as held.
+  template <codable T, class Loader>
+  std::shared_ptr<const T> get_or_load_shared(std::string_view key, std::chrono::milliseconds ttl,
+                                              Loader&& loader);
+
+  // L1 → Redis, no loader. nullopt when absent (or unreadable) in both.
+  template <codable T>
+  std::optional<T> get(std::string_view key);
+
+  // Writes Redis (SET PX) and L1, and tells other instances to drop their copy.
+  // Throws RedisError if the Redis write failed; throws what Codec<T>::encode throws.
+  template <codable T>
+  void set(std::string_view key, const T& value, std::chrono::milliseconds ttl);
+
+  // Drops the key from L1 and Redis, and tells other instances to drop theirs.
+  // Throws RedisError if the Redis delete failed (or the breaker is open).
+  void remove(std::string_view key);
+
+  // Stops background work and closes connections. Idempotent. Afterwards reads
+  // serve L1 and call loaders directly; writes touch L1 only.
+  void close();
+
+  Stats stats() const;
+  const Options& options() const;
+  // True when the data connections and the subscriber are currently up.
+  bool redis_connected() const;
+
+  class Impl;
+
+ private:
+  enum class l1_status { miss, hit, stale };
+  struct Fetched {
+    detail::erased_value value;
+    bool needs_refresh = false;  // the value came from Redis already stale
+  };
+
+  l1_status lookup(std::string_view key, const detail::TypeOps* ops, void* out);
+  l1_status lookup_shared(std::string_view key, const detail::TypeOps* ops,
+                          detail::erased_value* out);
+  Fetched fetch(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
+                const detail::LoaderRef& loader);
+  detail::erased_value read(std::string_view key, const detail::TypeOps* ops);
+  void refresh(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
+               detail::OwnedLoader loader);
+  void write(std::string_view key, const detail::erased_value& value, const detail::TypeOps* ops,
+             std::chrono::milliseconds ttl);
+  static void check_ttl(std::chrono::milliseconds ttl);
+
+  template <class T, class Loader>
+  static auto wrap(Loader& loader) {
+    return [&loader]() -> detail::erased_value {
+      return std::make_shared<const T>(std::invoke(loader));
+    };
+  }
+  template <class T, class Loader>
+  detail::erased_value load_path(std::string_view key, std::chrono::milliseconds ttl,
+                                 Loader&& loader);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- implementation of the templates ---------------------------------------
+
+template <class T, class Loader>
+detail::erased_value Cache::load_path(std::string_view key, std::chrono::milliseconds ttl,
+                                      Loader&& loader) {
+  static_assert(std::is_convertible_v<std::invoke_result_t<Loader&>, T>,
+                "the loader must return something convertible to T");
+  const detail::TypeOps* ops = &detail::type_ops_for<T>;
+  auto call = wrap<T>(loader);
+  Fetched f = fetch(key, ttl, ops, detail::LoaderRef(call));
+  if (f.needs_refresh) {
+    refresh(
+        key, ttl, ops,
+        detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
+          return std::make_shared<const T>(std::invoke(l));
+        }));
+  }
+  return std::move(f.value);
+}
+
+template <codable T, class Loader>
+T Cache::get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader) {
+  check_ttl(ttl);
+  const detail::TypeOps* ops = &detail::type_ops_for<T>;
+  std::optional<T> out;
+  switch (lookup(key, ops, &out)) {
+    case l1_status::hit:
+      return std::move(*out);
+    case l1_status::stale:
+      refresh(
+          key, ttl, ops,
+          detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
+            return std::make_shared<const T>(std::invoke(l));
+          }));
+      return std::move(*out);
+    case l1_status::miss:
+      break;
+  }
+  detail::erased_value v = load_path<T>(key, ttl, std::forward<Loader>(loader));
+  return *static_cast<const T*>(v.get());
+}
+
+template <codable T, class Loader>
+std::shared_ptr<const T> Cache::get_or_load_shared(std::string_view key,
+                                                   std::chrono::milliseconds ttl, Loader&& loader) {
+  check_ttl(ttl);
+  const detail::TypeOps* ops = &detail::type_ops_for<T>;
+  detail::erased_value v;
+  switch (lookup_shared(key, ops, &v)) {
+    case l1_status::hit:
+      return std::static_pointer_cast<const T>(v);
+    case l1_status::stale:
+      refresh(
+          key, ttl, ops,
+          detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
+            return std::make_shared<const T>(std::invoke(l));
+          }));
+      return std::static_pointer_cast<const T>(v);
+    case l1_status::miss:
+      break;
+  }
+  return std::static_pointer_cast<const T>(load_path<T>(key, ttl, std::forward<Loader>(loader)));
+}
+
+template <codable T>
+std::optional<T> Cache::get(std::string_view key) {
+  const detail::TypeOps* ops = &detail::type_ops_for<T>;
+  std::optional<T> out;
+  if (lookup(key, ops, &out) != l1_status::miss) return out;
+  detail::erased_value v = read(key, ops);
+  if (!v) return std::nullopt;
+  return *static_cast<const T*>(v.get());
+}
+
+template <codable T>
+void Cache::set(std::string_view key, const T& value, std::chrono::milliseconds ttl) {
+  check_ttl(ttl);
+  write(key, std::make_shared<const T>(value), &detail::type_ops_for<T>, ttl);
+}
+
+}  // namespace multicache

@@ -1,0 +1,108 @@
+// multicache/options.hpp — configuration of a multicache::Cache.
+//
+// Options is a plain aggregate meant for designated initializers:
+//
+//   multicache::Cache cache({.redis_url = "redis://127.0.0.1:6379",
+//                            .l1_max_items = 5000,
+//                            .compression = true});
+//
+// Every field states its default, unit and meaning. The first rows mirror the
+// Go library's options table (same names, same defaults); the rest are what a
+// production deployment needs. Cache's constructor calls validate(), which
+// throws std::invalid_argument naming the offending field.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "multicache/clock.hpp"
+
+namespace multicache {
+
+// Severity of a message passed to Options::log.
+enum class log_level { debug, info, warning, error };
+
+struct Options {
+  // --- The Go library's options -------------------------------------------
+
+  // Redis to use as L2. Empty: L1-only mode (no Redis, no cross-instance sync).
+  //   redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
+  //   unix:///path/to/redis.sock[?db=N]
+  // rediss:// (TLS) is rejected: hiredis 0.14 has no TLS support.
+  std::string redis_url{};
+
+  // L1 bound on entry count. Must be >= 1. Default 10000.
+  std::size_t l1_max_items = 10000;
+
+  // L1 bound on bytes, in MiB, counting keys, values and per-entry overhead.
+  // Must be >= 1. Default 100.
+  std::size_t l1_max_memory_mb = 100;
+
+  // Prepended to every key in Redis. Default "cache:".
+  std::string key_prefix = "cache:";
+
+  // Pub/Sub channel carrying invalidations between instances.
+  // Must not be empty. Default "multicache:sync".
+  std::string pubsub_channel = "multicache:sync";
+
+  // An entry becomes stale after ttl * ratio; a read of a stale entry returns it
+  // at once and refreshes it in the background. Range [0.1, 0.99]. Default 0.8.
+  double early_refresh_ratio = 0.8;
+
+  // Snappy-compress payloads of at least compression_min_bytes bytes when
+  // writing. Reading always honours the stored flag. Default false.
+  bool compression = false;
+
+  // Circuit breaker around every Redis call. Default false.
+  bool circuit_breaker = false;
+  // Consecutive Redis failures that open the breaker. >= 1. Default 3.
+  int circuit_breaker_max_failures = 3;
+  // How long the breaker stays open before one probe is let through. > 0. Default 5 s.
+  std::chrono::milliseconds circuit_breaker_open_timeout{5000};
+
+  // Collect metrics (see Cache::stats()). Default false.
+  bool metrics = false;
+  // Prefix of exported metric names. Must match [a-zA-Z_:][a-zA-Z0-9_:]*. Default "multicache".
+  std::string metrics_prefix = "multicache";
+
+  // --- Production settings --------------------------------------------------
+
+  // Payloads shorter than this stay uncompressed even with compression on
+  // (Snappy makes tiny values bigger). Default 256 bytes.
+  std::size_t compression_min_bytes = 256;
+
+  // Cap on how long an entry may live in L1, whatever its Redis TTL. This
+  // bounds staleness when an invalidation message is lost. 0 = no cap (the
+  // entry's TTL alone bounds it). Default 0.
+  std::chrono::milliseconds l1_ttl{0};
+
+  // Time allowed to establish a Redis connection (TCP + AUTH + SELECT). > 0. Default 1 s.
+  std::chrono::milliseconds connect_timeout{1000};
+  // Time allowed for one Redis round trip (a pipeline of commands). > 0. Default 250 ms.
+  std::chrono::milliseconds command_timeout{250};
+  // Number of multiplexed Redis connections for commands; concurrent callers'
+  // commands are pipelined on them. Range [1, 64]. Default 2.
+  int pool_size = 2;
+
+  // Background refresh: worker threads (range [1, 64], default 2) and the bound
+  // on queued refreshes (>= 1, default 1024; when full, a refresh is skipped
+  // and counted).
+  int refresh_threads = 2;
+  std::size_t refresh_queue_size = 1024;
+
+  // Where log lines go. Default (empty): one line to stderr for warnings and errors.
+  std::function<void(log_level, std::string_view)> log{};
+
+  // Time source for L1 expiry and staleness. Default (null): the system clocks.
+  // Tests inject a manual clock. Redis TTLs always use Redis's own clock.
+  std::shared_ptr<const Clock> clock{};
+
+  // Throws std::invalid_argument naming the first invalid field.
+  void validate() const;
+};
+
+}  // namespace multicache

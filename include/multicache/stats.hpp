@@ -1,0 +1,57 @@
+// multicache/stats.hpp — a point-in-time snapshot of a Cache's counters.
+//
+// Counters only grow; gauges (l1_items, l1_bytes, breaker_open) are current
+// values. Cache::stats() is thread-safe and wait-free for callers of the
+// cache; the fields are read one by one, so a snapshot taken under load is not
+// an atomic cut across fields.
+#pragma once
+
+#include <cstdint>
+
+namespace multicache {
+
+struct Stats {
+  // Reads.
+  std::uint64_t l1_hits = 0;       // served from L1 (fresh or stale)
+  std::uint64_t l1_misses = 0;     // not in L1 (absent, expired or other type)
+  std::uint64_t l2_hits = 0;       // served from Redis
+  std::uint64_t l2_misses = 0;     // absent in Redis (or unusable bytes)
+  std::uint64_t loads = 0;         // loader calls that returned a value
+  std::uint64_t load_errors = 0;   // loader calls that threw
+  std::uint64_t shared_loads = 0;  // callers that waited on another caller's load/read
+
+  // Errors.
+  std::uint64_t redis_errors = 0;   // failed or timed-out Redis round trips
+  std::uint64_t decode_errors = 0;  // corrupt bytes in Redis (short, bad flag, bad Snappy, codec)
+  std::uint64_t encode_errors = 0;  // values the codec could not encode (not cached)
+  std::uint64_t breaker_rejections = 0;  // Redis calls not made because the breaker was open
+
+  // L1.
+  std::uint64_t l1_items = 0;
+  std::uint64_t l1_bytes = 0;
+  std::uint64_t l1_evictions_size = 0;         // evicted for the item bound
+  std::uint64_t l1_evictions_bytes = 0;        // evicted for the byte bound
+  std::uint64_t l1_evictions_expired = 0;      // dropped because expired
+  std::uint64_t l1_evictions_invalidated = 0;  // dropped by remove/set/invalidation
+  std::uint64_t l1_rejected_too_large = 0;     // values larger than the whole byte bound
+
+  // Refresh.
+  std::uint64_t refreshes_started = 0;
+  std::uint64_t refreshes_ok = 0;
+  std::uint64_t refreshes_failed = 0;
+  std::uint64_t refreshes_skipped = 0;  // queue full or cache closing
+
+  // Cross-instance sync.
+  std::uint64_t invalidations_sent = 0;
+  std::uint64_t invalidations_received = 0;  // applied to L1
+  std::uint64_t invalidations_ignored = 0;   // own messages
+  std::uint64_t invalidations_malformed = 0;
+  std::uint64_t subscriber_reconnects = 0;
+  std::uint64_t l1_clears = 0;  // L1 dropped whole after a (re)subscribe
+
+  // Breaker.
+  bool breaker_open = false;
+  std::uint64_t breaker_transitions = 0;
+};
+
+}  // namespace multicache

@@ -1,0 +1,289 @@
+// cache_impl.cc — construction, shutdown, and the L2 / store / refresh steps
+// of Cache::Impl. The read and write paths that tie them together are in cache.cc.
+//
+// Deadlines: an L1 entry filled by a loader expires after ttl (capped by
+// l1_ttl) and turns stale after ttl * early_refresh_ratio; one filled from
+// Redis expires no later than Redis's own PTTL says, and turns stale at the
+// stale-after second written in the value's header.
+#include "cache_impl.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+
+#include "l2/redis_url.h"
+#include "wire/envelope.h"
+#include "wire/invalidation.h"
+
+namespace multicache {
+
+namespace {
+
+const Clock* default_clock() {
+  static const SystemClock clock;
+  return &clock;
+}
+
+std::string random_origin() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> hex(0, 15);
+  std::string id;
+  for (int i = 0; i < 16; ++i) id.push_back("0123456789abcdef"[hex(rd)]);
+  return id;
+}
+
+}  // namespace
+
+Cache::Impl::Impl(Options options)
+    : opts_((options.validate(), std::move(options))),
+      clock_(opts_.clock ? opts_.clock.get() : default_clock()),
+      origin_(random_origin()),
+      l1_(opts_.l1_max_items, opts_.l1_max_memory_mb << 20, &l1_counters_),
+      breaker_(opts_.circuit_breaker, opts_.circuit_breaker_max_failures,
+               opts_.circuit_breaker_open_timeout, clock_,
+               [this](resilience::breaker_state from, resilience::breaker_state to) {
+                 metrics::bump(counters_.breaker_transitions);
+                 log(to == resilience::breaker_state::open ? log_level::warning : log_level::info,
+                     std::string("circuit breaker ") + resilience::to_string(from) + " -> " +
+                         resilience::to_string(to));
+               }),
+      executor_(opts_.refresh_threads, opts_.refresh_queue_size) {
+  if (opts_.redis_url.empty()) return;
+  l2::ConnectionSettings cs;
+  cs.endpoint = l2::parse_redis_url(opts_.redis_url);
+  cs.connect_timeout = opts_.connect_timeout;
+  cs.command_timeout = opts_.command_timeout;
+  cs.log = [this](bool is_error, std::string_view msg) {
+    log(is_error ? log_level::warning : log_level::info, msg);
+  };
+  client_ = std::make_unique<l2::RedisClient>(l2::ClientSettings{cs, opts_.pool_size});
+  store_ = std::make_unique<l2::RedisStore>(
+      [this](std::vector<std::string> cmds) { return exec(std::move(cmds)); }, opts_.key_prefix,
+      opts_.pubsub_channel);
+  subscriber_ = std::make_unique<sync::Subscriber>(
+      client_->loop(), cs, opts_.pubsub_channel,
+      [this](std::string_view payload) { on_message(payload); }, [this] { on_subscribed(); });
+  const bool up = client_->wait_connected(opts_.connect_timeout);
+  const bool subscribed = subscriber_->wait_subscribed(opts_.connect_timeout);
+  if (!up || !subscribed) {
+    log(log_level::warning, "Redis at " + cs.endpoint.describe() +
+                                " is not reachable yet; serving from L1 and the loader while "
+                                "reconnecting in the background");
+  }
+}
+
+Cache::Impl::~Impl() { close(); }
+
+void Cache::Impl::close() {
+  util::MutexLock lock(close_mu_);
+  if (closed_.exchange(true)) return;
+  metrics::bump(counters_.refreshes_skipped, executor_.shutdown());
+  if (subscriber_) subscriber_->shutdown();
+  if (client_) client_->stop();
+}
+
+Cache::Impl::Deadlines Cache::Impl::deadlines_for(std::chrono::milliseconds ttl) const {
+  const std::int64_t ttl_ns = ttl.count() * 1'000'000;
+  const auto stale_ns =
+      static_cast<std::int64_t>(static_cast<double>(ttl_ns) * opts_.early_refresh_ratio);
+  std::int64_t life_ns = ttl_ns;
+  if (opts_.l1_ttl.count() > 0) {
+    life_ns = std::min<std::int64_t>(life_ns, opts_.l1_ttl.count() * 1'000'000);
+  }
+  Deadlines d;
+  d.now_ns = now_ns();
+  d.expires_at_ns = d.now_ns + life_ns;
+  d.stale_at_ns = d.now_ns + std::min(stale_ns, life_ns);
+  d.stale_after_s = static_cast<std::uint64_t>((wall_ns() + stale_ns) / 1'000'000'000);
+  return d;
+}
+
+l1::InsertRequest Cache::Impl::insert_request(std::string_view key,
+                                              const detail::erased_value& value,
+                                              const detail::TypeOps* ops, std::size_t payload_bytes,
+                                              const Deadlines& d) const {
+  l1::InsertRequest req;
+  req.key = key;
+  req.value = value;
+  req.ops = ops;
+  req.expires_at_ns = d.expires_at_ns;
+  req.stale_at_ns = d.stale_at_ns;
+  req.value_bytes = ops->size_of(value.get(), payload_bytes);
+  return req;
+}
+
+std::string Cache::Impl::envelope(std::string_view payload, const Deadlines& d) const {
+  return wire::encode_envelope(d.stale_after_s, payload,
+                               {opts_.compression, opts_.compression_min_bytes});
+}
+
+std::int64_t Cache::Impl::wall_ns() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->wall_now().time_since_epoch())
+      .count();
+}
+
+void Cache::Impl::log(log_level level, std::string_view message) const {
+  if (opts_.log) {
+    opts_.log(level, message);
+    return;
+  }
+  if (level == log_level::warning || level == log_level::error) {
+    std::fprintf(stderr, "multicache: %s: %.*s\n", level == log_level::error ? "error" : "warning",
+                 static_cast<int>(message.size()), message.data());
+  }
+}
+
+l2::Result Cache::Impl::exec(std::vector<std::string> commands) {
+  l2::Result r;
+  if (closed_.load(std::memory_order_acquire) || client_ == nullptr) {
+    r.error = "cache closed";
+    return r;
+  }
+  auto generation = breaker_.admit();
+  if (!generation) {
+    metrics::bump(counters_.breaker_rejections);
+    r.error = "circuit breaker open";
+    return r;
+  }
+  r = client_->execute(std::move(commands));
+  breaker_.record(*generation, r.ok);
+  if (!r.ok) metrics::bump(counters_.redis_errors);
+  return r;
+}
+
+Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::TypeOps* ops) {
+  L2Value out;
+  if (!has_redis()) return out;
+  l2::ReadResult r = store_->read(key);
+  if (!r.status.ok) return out;  // counted in exec (transport) or below (reply error)
+  if (!r.bytes) {
+    metrics::bump(counters_.l2_misses);
+    return out;
+  }
+  wire::Decoded d = wire::decode_envelope(*r.bytes);
+  if (d.error == wire::decode_error::none) {
+    try {
+      out.value = ops->decode(d.payload);
+    } catch (...) {
+      out.value = nullptr;
+    }
+  }
+  if (!out.value) {
+    metrics::bump(counters_.decode_errors);
+    metrics::bump(counters_.l2_misses);
+    return out;
+  }
+  metrics::bump(counters_.l2_hits);
+  out.stale_after_s = d.stale_after_unix_s;
+  out.payload_bytes = d.payload.size();
+  const std::int64_t wall = wall_ns();
+  out.stale = static_cast<std::int64_t>(d.stale_after_unix_s) * 1'000'000'000 <= wall;
+  if (r.pttl_ms > 0) {
+    out.remaining_ms = r.pttl_ms;
+  } else if (r.pttl_ms == -2) {
+    out.remaining_ms = 0;  // deleted between GET and PTTL: serve once, keep out of L1
+  }
+  return out;
+}
+
+void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
+                               const detail::TypeOps* ops, const l1::FillToken& token) {
+  const std::int64_t now = now_ns();
+  std::int64_t life_ns = v.remaining_ms ? *v.remaining_ms * 1'000'000 : INT64_MAX / 4;
+  if (opts_.l1_ttl.count() > 0)
+    life_ns = std::min<std::int64_t>(life_ns, opts_.l1_ttl.count() * 1'000'000);
+  if (life_ns <= 0) return;
+  const std::int64_t stale_in =
+      static_cast<std::int64_t>(v.stale_after_s) * 1'000'000'000 - wall_ns();
+  l1::InsertRequest req;
+  req.key = key;
+  req.value = v.value;
+  req.ops = ops;
+  req.expires_at_ns = now + life_ns;
+  req.stale_at_ns = now + std::min(stale_in, life_ns);
+  req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
+  req.refresh_claimed = v.stale;
+  l1_.insert(req, hash, token, now);
+}
+
+std::optional<std::string> Cache::Impl::invalidation_message(std::string_view key) const {
+  return wire::encode_invalidation(key, origin_);
+}
+
+void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
+                               const detail::erased_value& value, const detail::TypeOps* ops,
+                               std::chrono::milliseconds ttl, const l1::FillToken& token,
+                               bool publish) {
+  std::string payload;
+  try {
+    payload = ops->encode(value.get());
+  } catch (...) {
+    metrics::bump(counters_.encode_errors);
+    log(log_level::warning, "a loaded value could not be encoded; it is returned but not cached");
+    return;
+  }
+  const Deadlines d = deadlines_for(ttl);
+  if (!l1_.insert(insert_request(key, value, ops, payload.size(), d), hash, token, d.now_ns)) {
+    l1_.drop(key, hash);  // an invalidation raced this load: keep no older copy either
+  }
+  if (!has_redis()) return;
+  const std::string bytes = envelope(payload, d);
+  const auto message = publish ? invalidation_message(key) : std::nullopt;
+  if (store_->write(key, bytes, ttl, message).ok && publish) {
+    metrics::bump(counters_.invalidations_sent);
+  }
+}
+
+void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds ttl,
+                              const detail::TypeOps* ops, const detail::OwnedLoader& loader) {
+  const std::uint64_t hash = l1::L1Cache::hash(key);
+  auto joined = flights_.join(key, ops);
+  if (!joined.leader) {  // a caller is loading it right now
+    metrics::bump(counters_.refreshes_skipped);
+    return;
+  }
+  metrics::bump(counters_.refreshes_started);
+  const l1::FillToken token = l1_.fill_token(hash);
+  try {
+    // Another instance may have refreshed it already: take its value if fresh.
+    L2Value v = l2_read(key, ops);
+    if (v.value && !v.stale) {
+      fill_from_l2(key, hash, v, ops, token);
+      metrics::bump(counters_.refreshes_ok);
+      flights_.finish(key, joined.call, v.value, nullptr);
+      return;
+    }
+    detail::erased_value value = loader();
+    metrics::bump(counters_.loads);
+    store_loaded(key, hash, value, ops, ttl, token, /*publish=*/true);
+    metrics::bump(counters_.refreshes_ok);
+    flights_.finish(key, joined.call, std::move(value), nullptr);
+  } catch (...) {
+    metrics::bump(counters_.refreshes_failed);
+    metrics::bump(counters_.load_errors);
+    l1_.release_refresh_claim(key, hash);  // the next stale read may try again
+    flights_.finish(key, joined.call, nullptr, std::current_exception());
+  }
+}
+
+void Cache::Impl::on_message(std::string_view payload) {
+  auto inv = wire::parse_invalidation(payload);
+  if (!inv) {
+    metrics::bump(counters_.invalidations_malformed);
+    return;
+  }
+  if (inv->origin == origin_) {
+    metrics::bump(counters_.invalidations_ignored);
+    return;
+  }
+  l1_.erase(inv->key, l1::L1Cache::hash(inv->key));
+  metrics::bump(counters_.invalidations_received);
+}
+
+void Cache::Impl::on_subscribed() {
+  l1_.clear();
+  metrics::bump(counters_.l1_clears);
+}
+
+}  // namespace multicache

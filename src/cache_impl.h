@@ -1,0 +1,101 @@
+// cache_impl.h — Cache::Impl: the parts a Cache owns and how they connect.
+//
+//   caller ─▶ L1Cache ─miss─▶ SingleFlight ─leader─▶ RedisStore ─▶ CircuitBreaker ─▶ RedisClient
+//                                              └─miss─▶ loader ─▶ L1 + Redis (SET PX)
+//   Subscriber (loop thread) ─message─▶ L1Cache::erase      Executor ─▶ refreshes
+//
+// Lifetime: constructed whole by Cache's constructor; close() shuts down, in
+// order, the refresh executor (running refreshes finish, queued ones are
+// dropped), the subscriber, and the Redis client (its loop thread).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "l1/l1_cache.h"
+#include "l2/redis_client.h"
+#include "l2/redis_store.h"
+#include "load/executor.h"
+#include "load/single_flight.h"
+#include "metrics/counters.h"
+#include "multicache/cache.hpp"
+#include "resilience/circuit_breaker.h"
+#include "sync/subscriber.h"
+#include "util/mutex.h"
+
+namespace multicache {
+
+class Cache::Impl {
+ public:
+  explicit Impl(Options options);
+  ~Impl();
+
+  void close();
+
+  // Time.
+  std::int64_t now_ns() const { return clock_->now().time_since_epoch().count(); }
+  std::int64_t wall_ns() const;
+
+  void log(log_level level, std::string_view message) const;
+
+  // When a value written now with this ttl expires in L1, turns stale, and
+  // what stale-after second goes into its Redis header.
+  struct Deadlines {
+    std::int64_t now_ns;
+    std::int64_t expires_at_ns;
+    std::int64_t stale_at_ns;
+    std::uint64_t stale_after_s;
+  };
+  Deadlines deadlines_for(std::chrono::milliseconds ttl) const;
+  l1::InsertRequest insert_request(std::string_view key, const detail::erased_value& value,
+                                   const detail::TypeOps* ops, std::size_t payload_bytes,
+                                   const Deadlines& d) const;
+  std::string envelope(std::string_view payload, const Deadlines& d) const;
+
+  // Redis, with the breaker and error counting; false/empty when L1-only or closed.
+  bool has_redis() const { return store_ != nullptr && !closed_.load(std::memory_order_acquire); }
+  l2::Result exec(std::vector<std::string> commands);
+
+  struct L2Value {
+    detail::erased_value value;                // null: miss or error
+    bool stale = false;                        // past its stale-after time
+    std::optional<std::int64_t> remaining_ms;  // L1 lifetime allowed by Redis; nullopt: none
+    std::uint64_t stale_after_s = 0;
+    std::size_t payload_bytes = 0;  // the codec's bytes, for L1 accounting
+  };
+  // Reads and decodes one key from Redis; corrupt bytes count as a miss.
+  L2Value l2_read(std::string_view key, const detail::TypeOps* ops);
+  // Puts an L2 value into L1 if the fill token still holds.
+  void fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
+                    const detail::TypeOps* ops, const l1::FillToken& token);
+  // Stores a loaded value in L1 (token-checked when given) and Redis; publishes
+  // an invalidation when asked. Encoding failures are counted, not thrown.
+  void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
+                    const detail::TypeOps* ops, std::chrono::milliseconds ttl,
+                    const l1::FillToken& token, bool publish);
+  void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
+                   const detail::TypeOps* ops, const detail::OwnedLoader& loader);
+  std::optional<std::string> invalidation_message(std::string_view key) const;
+
+  void on_message(std::string_view payload);
+  void on_subscribed();
+
+  const Options opts_;
+  const Clock* clock_ = nullptr;
+  std::string origin_;  // this instance's random id
+  metrics::Counters counters_;
+  l1::L1Counters l1_counters_;
+  l1::L1Cache l1_;
+  resilience::CircuitBreaker breaker_;
+  load::SingleFlight flights_;
+  load::Executor executor_;
+  std::unique_ptr<l2::RedisClient> client_;  // null in L1-only mode
+  std::unique_ptr<l2::RedisStore> store_;
+  std::unique_ptr<sync::Subscriber> subscriber_;
+  std::atomic<bool> closed_{false};
+  util::Mutex close_mu_;  // serializes close()
+};
+
+}  // namespace multicache

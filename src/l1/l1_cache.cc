@@ -1,0 +1,203 @@
+// l1/l1_cache.cc — see l1_cache.h for the design.
+//
+// Invariants (each shard, under its exclusive lock):
+//   - every Entry in map is in ring exactly once, and nothing else is;
+//   - items_ and bytes_ equal the sums over all shards of entries and charges
+//     (updated inside the same critical section that changes a shard);
+//   - generation only grows.
+#include "l1/l1_cache.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+
+namespace multicache::l1 {
+
+namespace {
+
+std::size_t shard_count_for(std::size_t max_items) {
+  // About 16 entries per shard at least, at most 64 shards: small caches keep
+  // one precise CLOCK, large ones spread contention.
+  std::size_t n = std::bit_floor(std::max<std::size_t>(1, max_items / 16));
+  return std::min<std::size_t>(n, 64);
+}
+
+}  // namespace
+
+L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters)
+    : max_items_(max_items), max_bytes_(max_bytes), counters_(counters) {
+  const std::size_t n = shard_count_for(max_items);
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+  mask_ = n - 1;
+}
+
+L1Cache::~L1Cache() = default;
+
+template <class CopyFn>
+lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
+                                 const detail::TypeOps* ops, std::int64_t now_ns, CopyFn copy) {
+  Shard& s = shard_for(hash);
+  util::ReaderLock lock(s.mu);
+  auto it = s.map.find(key);
+  if (it == s.map.end()) return lookup_result::miss;
+  Entry& e = *it->second;
+  if (e.expires_at_ns <= now_ns || e.ops != ops) return lookup_result::miss;
+  if (!e.referenced.load(std::memory_order_relaxed)) {
+    e.referenced.store(true, std::memory_order_relaxed);
+  }
+  copy(e);
+  if (e.stale_at_ns <= now_ns && !e.refresh_claimed.load(std::memory_order_relaxed) &&
+      !e.refresh_claimed.exchange(true, std::memory_order_acq_rel)) {
+    return lookup_result::stale;
+  }
+  return lookup_result::hit;
+}
+
+lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                            std::int64_t now_ns, void* out) {
+  return find_impl(key, hash, ops, now_ns,
+                   [&](const Entry& e) { ops->copy_out(e.value.get(), out); });
+}
+
+lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
+                                   const detail::TypeOps* ops, std::int64_t now_ns,
+                                   detail::erased_value* out) {
+  return find_impl(key, hash, ops, now_ns, [&](const Entry& e) { *out = e.value; });
+}
+
+FillToken L1Cache::fill_token(std::uint64_t hash) const {
+  return FillToken{shard_for(hash).generation.load(std::memory_order_acquire)};
+}
+
+bool L1Cache::insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
+                     std::int64_t now_ns) {
+  return insert_impl(req, hash, &token, now_ns);
+}
+
+bool L1Cache::insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
+                                     std::int64_t now_ns) {
+  return insert_impl(req, hash, nullptr, now_ns);
+}
+
+bool L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
+                          std::int64_t now_ns) {
+  const std::size_t charge = req.key.size() + req.value_bytes + k_entry_overhead;
+  if (charge > max_bytes_) {
+    counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
+    drop(req.key, hash);  // an older, smaller value must not survive the newer one
+    return false;
+  }
+  if (req.expires_at_ns <= now_ns) return false;
+  Shard& s = shard_for(hash);
+  {
+    util::WriterLock lock(s.mu);
+    if (token != nullptr && s.generation.load(std::memory_order_relaxed) != token->generation) {
+      return false;
+    }
+    auto entry = std::make_unique<Entry>();
+    entry->key.assign(req.key);
+    entry->value = req.value;
+    entry->ops = req.ops;
+    entry->expires_at_ns = req.expires_at_ns;
+    entry->stale_at_ns = req.stale_at_ns;
+    entry->charge = charge;
+    entry->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
+    Entry* raw = entry.get();
+    auto it = s.map.find(req.key);
+    if (it != s.map.end()) {
+      remove_locked(s, it->second.get());  // erases the map node too
+    }
+    s.ring.insert(raw);
+    s.map.emplace(raw->key, std::move(entry));
+    items_.fetch_add(1, std::memory_order_relaxed);
+    bytes_.fetch_add(charge, std::memory_order_relaxed);
+    while (over_limits() && evict_one_locked(s, raw, now_ns)) {
+    }
+  }
+  if (over_limits()) enforce_limits(((hash >> 48) & mask_) + 1, now_ns);
+  return true;
+}
+
+void L1Cache::remove_locked(Shard& s, Entry* e) {
+  s.ring.remove(e);
+  items_.fetch_sub(1, std::memory_order_relaxed);
+  bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
+  auto it = s.map.find(std::string_view(e->key));
+  s.map.erase(it);  // frees e
+}
+
+bool L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) {
+  Entry* v = s.ring.victim(now_ns);
+  if (v == nullptr) return false;
+  if (v == keep) {
+    // The hand sits on the entry just inserted; take its neighbour unless it is alone.
+    if (v->next == v) return false;
+    v = v->next;
+  }
+  if (v->expires_at_ns <= now_ns) {
+    counters_->evictions_expired.fetch_add(1, std::memory_order_relaxed);
+  } else if (items_.load(std::memory_order_relaxed) > max_items_) {
+    counters_->evictions_size.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_->evictions_bytes.fetch_add(1, std::memory_order_relaxed);
+  }
+  remove_locked(s, v);
+  return true;
+}
+
+bool L1Cache::over_limits() const {
+  return items_.load(std::memory_order_relaxed) > max_items_ ||
+         bytes_.load(std::memory_order_relaxed) > max_bytes_;
+}
+
+void L1Cache::enforce_limits(std::size_t start_shard, std::int64_t now_ns) {
+  // One victim per shard visit, round robin, so no shard is emptied for others.
+  const std::size_t n = shards_.size();
+  std::size_t empty_in_a_row = 0;
+  for (std::size_t i = start_shard; over_limits() && empty_in_a_row < n; ++i) {
+    Shard& s = *shards_[i % n];
+    util::WriterLock lock(s.mu);
+    if (evict_one_locked(s, nullptr, now_ns)) {
+      empty_in_a_row = 0;
+    } else {
+      ++empty_in_a_row;
+    }
+  }
+}
+
+void L1Cache::erase(std::string_view key, std::uint64_t hash) { erase_impl(key, hash, true); }
+
+void L1Cache::drop(std::string_view key, std::uint64_t hash) { erase_impl(key, hash, false); }
+
+void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
+  Shard& s = shard_for(hash);
+  util::WriterLock lock(s.mu);
+  if (bump) s.generation.fetch_add(1, std::memory_order_acq_rel);
+  auto it = s.map.find(key);
+  if (it == s.map.end()) return;
+  counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
+  remove_locked(s, it->second.get());
+}
+
+void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {
+  Shard& s = shard_for(hash);
+  util::ReaderLock lock(s.mu);
+  auto it = s.map.find(key);
+  if (it != s.map.end()) it->second->refresh_claimed.store(false, std::memory_order_release);
+}
+
+void L1Cache::clear() {
+  for (auto& sp : shards_) {
+    Shard& s = *sp;
+    util::WriterLock lock(s.mu);
+    s.generation.fetch_add(1, std::memory_order_acq_rel);
+    while (!s.ring.empty()) {
+      Entry* e = s.ring.victim(INT64_MAX);  // everything counts as expired: no bit games
+      counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
+      remove_locked(s, e);
+    }
+  }
+}
+
+}  // namespace multicache::l1

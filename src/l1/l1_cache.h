@@ -1,0 +1,133 @@
+// l1/l1_cache.h — the in-process cache: sharded, bounded by items and bytes.
+//
+// Keys hash to one of a power-of-two number of shards. Each shard has a
+// shared mutex guarding its map and its CLOCK ring: hits take the shared lock,
+// copy the value out and set the entry's reference bit; inserts and erases take
+// the exclusive lock. Item and byte totals are global atomics; an insert evicts
+// from its own shard, then from the others, until both bounds hold again, so
+// once concurrent inserts finish, both bounds hold exactly.
+//
+// Fill race protection: every shard has a generation, bumped by erase() and
+// clear(). A filler takes fill_token() before it starts reading L2 or the
+// loader and passes it to insert(), which refuses the value if the generation
+// moved meanwhile (an invalidation may have arrived for this key).
+//
+// Thread-safe. Values are immutable once inserted.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "l1/clock_ring.h"
+#include "l1/entry.h"
+#include "util/hash.h"
+#include "util/mutex.h"
+
+namespace multicache::l1 {
+
+// Counters the L1 bumps; owned by the caller, updated with relaxed atomics.
+struct L1Counters {
+  std::atomic<std::uint64_t> evictions_size{0};
+  std::atomic<std::uint64_t> evictions_bytes{0};
+  std::atomic<std::uint64_t> evictions_expired{0};
+  std::atomic<std::uint64_t> evictions_invalidated{0};
+  std::atomic<std::uint64_t> rejected_too_large{0};
+};
+
+enum class lookup_result { miss, hit, stale };  // stale: first stale reader; must refresh
+
+struct FillToken {
+  std::uint64_t generation = 0;
+};
+
+struct InsertRequest {
+  std::string_view key;
+  detail::erased_value value;
+  const detail::TypeOps* ops = nullptr;
+  std::int64_t expires_at_ns = 0;
+  std::int64_t stale_at_ns = 0;
+  std::size_t value_bytes = 0;   // memory the value occupies
+  bool refresh_claimed = false;  // a refresh of this value is already scheduled
+};
+
+class L1Cache {
+ public:
+  L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters);
+  ~L1Cache();
+  L1Cache(const L1Cache&) = delete;
+  L1Cache& operator=(const L1Cache&) = delete;
+
+  static std::uint64_t hash(std::string_view key) {
+    return util::mix_hash(util::StringHash{}(key));
+  }
+
+  // On hit or stale, copies the value into *out with ops->copy_out.
+  // An entry of another type, or expired at now_ns, is a miss.
+  lookup_result find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                     std::int64_t now_ns, void* out);
+  // Like find, but hands out the shared value itself.
+  lookup_result find_shared(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                            std::int64_t now_ns, detail::erased_value* out);
+
+  FillToken fill_token(std::uint64_t hash) const;
+
+  // Inserts or replaces. Returns false (and stores nothing) when the token is
+  // outdated or the entry alone exceeds the byte bound.
+  bool insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
+              std::int64_t now_ns);
+  // Insert that ignores generations (the caller's own write).
+  bool insert_unconditionally(const InsertRequest& req, std::uint64_t hash, std::int64_t now_ns);
+
+  // Removes the key if present and bumps its shard's generation either way.
+  void erase(std::string_view key, std::uint64_t hash);
+  // Removes the key if present, leaving the generation alone (for dropping a
+  // value this instance itself knows is outdated).
+  void drop(std::string_view key, std::uint64_t hash);
+  // Lets the next stale reader claim a refresh again (after a failed one).
+  void release_refresh_claim(std::string_view key, std::uint64_t hash);
+  // Drops everything and bumps every generation.
+  void clear();
+
+  std::size_t items() const { return items_.load(std::memory_order_relaxed); }
+  std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  std::size_t shard_count() const { return shards_.size(); }
+
+ private:
+  struct Shard {
+    mutable util::SharedMutex mu;
+    std::unordered_map<std::string, std::unique_ptr<Entry>, util::StringHash, std::equal_to<>> map
+        MC_GUARDED_BY(mu);
+    ClockRing ring MC_GUARDED_BY(mu);
+    std::atomic<std::uint64_t> generation{0};  // written under mu, read without
+  };
+
+  Shard& shard_for(std::uint64_t hash) const { return *shards_[(hash >> 48) & mask_]; }
+  template <class CopyFn>
+  lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                          std::int64_t now_ns, CopyFn copy);
+  bool insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
+                   std::int64_t now_ns);
+  void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
+  // Unlinks and frees e; adjusts totals.
+  void remove_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);
+  // Evicts one victim from s; false if s is empty or only `keep` remains.
+  bool evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) MC_REQUIRES(s.mu);
+  bool over_limits() const;
+  void enforce_limits(std::size_t start_shard, std::int64_t now_ns);
+
+  const std::size_t max_items_;
+  const std::size_t max_bytes_;
+  L1Counters* const counters_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::uint64_t mask_ = 0;  // (hash >> 48) & mask_ picks the shard
+  std::atomic<std::size_t> items_{0};
+  std::atomic<std::size_t> bytes_{0};
+};
+
+}  // namespace multicache::l1

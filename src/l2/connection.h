@@ -1,0 +1,99 @@
+// l2/connection.h — one self-healing hiredis async connection.
+//
+// States: disconnected → connecting → handshaking (AUTH, SELECT) → ready.
+// Any failure (connect error or timeout, handshake error, server close, a
+// reply overdue by more than the command timeout) frees the hiredis context,
+// which fails every pending callback with a null reply, and schedules a
+// reconnect with exponential backoff (50 ms doubling to 2 s, reset on ready).
+// Freeing the context on an overdue reply is what keeps a late reply from
+// ever being read as the answer to a later command.
+//
+// Thread-safety: loop thread only, except the atomic is_ready().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "l2/event_loop.h"
+#include "l2/redis_url.h"
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace multicache::l2 {
+
+struct ConnectionSettings {
+  Endpoint endpoint;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{250};
+  std::function<void(bool is_error, std::string_view)> log;  // warnings/errors
+  std::string name;  // for log lines: "command#0", "subscriber"
+};
+
+class Connection {
+ public:
+  // reply is null when the connection failed before the reply arrived.
+  using ReplyFn = std::function<void(const redisReply* reply)>;
+
+  Connection(EventLoop& loop, ConnectionSettings settings);
+  ~Connection();  // frees the context (pending callbacks see null replies)
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void on_ready(std::function<void()> fn) { on_ready_ = std::move(fn); }
+  // Called on every failure: was_ready tells a lost connection from a failed attempt.
+  void on_lost(std::function<void(bool was_ready)> fn) { on_lost_ = std::move(fn); }
+
+  void start();     // first connect attempt
+  void shutdown();  // frees the context, no more reconnects
+
+  bool is_ready() const { return ready_.load(std::memory_order_acquire); }
+
+  // Sends one RESP-formatted command. tracked: its reply counts against the
+  // command timeout. Returns false (fn not called) when not ready.
+  bool send(std::string_view formatted, ReplyFn fn, bool tracked = true);
+  // For a SUBSCRIBE: fn is kept by hiredis and called for every push message,
+  // and once with null when the connection goes.
+  bool send_subscribe(std::string_view formatted, ReplyFn* fn);
+
+  std::uint64_t reconnects() const { return reconnects_.load(std::memory_order_relaxed); }
+
+ private:
+  enum class state { disconnected, connecting, handshaking, ready, closed };
+  struct Pending;
+
+  static void on_connect_cb(const redisAsyncContext* ac, int status);
+  static void on_disconnect_cb(const redisAsyncContext* ac, int status);
+  static void on_reply_cb(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_subscribe_cb(redisAsyncContext* ac, void* reply, void* privdata);
+
+  void connect();
+  void handshake();
+  void become_ready();
+  void lost(std::string_view why, bool free_context);
+  void schedule_reconnect();
+  void check_overdue();
+  std::int64_t now_us() const;
+
+  EventLoop& loop_;
+  ConnectionSettings settings_;
+  redisAsyncContext* ac_ = nullptr;
+  state state_ = state::disconnected;
+  std::deque<std::int64_t> inflight_sent_us_;  // tracked commands, oldest first
+  std::chrono::milliseconds backoff_{0};
+  Timer connect_timer_;
+  Timer reconnect_timer_;
+  Timer overdue_timer_;
+  std::function<void()> on_ready_;
+  std::function<void(bool)> on_lost_;
+  std::atomic<bool> ready_{false};
+  std::atomic<std::uint64_t> reconnects_{0};
+  bool ever_ready_ = false;
+};
+
+}  // namespace multicache::l2

@@ -1,0 +1,74 @@
+// l2/redis_client.h — commands to one Redis over a few multiplexed connections.
+//
+// A caller hands execute() a pipeline (one or more RESP-formatted commands)
+// and waits for all of its replies, at most the command timeout. The pipeline
+// goes on one connection, in order, untouched by other callers' commands;
+// pipelines of concurrent callers share the connection's socket writes
+// (auto-pipelining). A caller that times out simply stops waiting: its
+// replies, if they ever come, land in its abandoned Batch, and the connection
+// itself is dropped once a reply is overdue, so no reply is ever matched to
+// the wrong command.
+//
+// Thread-safety: execute(), connected() and stop() from any thread.
+// Ownership: owns its EventLoop and Connections; stop() (or the destructor)
+// fails queued pipelines, closes the sockets and joins the loop thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "l2/connection.h"
+#include "l2/event_loop.h"
+#include "l2/reply.h"
+
+namespace multicache::l2 {
+
+struct ClientSettings {
+  ConnectionSettings connection;
+  int pool_size = 2;
+};
+
+struct Result {
+  bool ok = false;             // every reply arrived (a reply may still be a Redis error)
+  std::string error;           // why not, when !ok
+  std::vector<Reply> replies;  // one per command, when ok
+};
+
+class RedisClient {
+ public:
+  explicit RedisClient(ClientSettings settings);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  Result execute(std::vector<std::string> commands);
+
+  // True while at least one connection is ready.
+  bool connected() const { return ready_count_.load(std::memory_order_acquire) > 0; }
+  // Waits until a connection is ready or every connection's first attempt
+  // failed, at most `limit`.
+  bool wait_connected(std::chrono::milliseconds limit) const;
+  std::uint64_t reconnects() const { return reconnects_.load(std::memory_order_relaxed); }
+
+  EventLoop& loop() { return *loop_; }
+  const ClientSettings& settings() const { return settings_; }
+  void stop();
+
+ private:
+  struct Batch;
+  void dispatch(const std::shared_ptr<Batch>& batch);  // loop thread
+
+  ClientSettings settings_;
+  std::unique_ptr<EventLoop> loop_;
+  std::vector<std::unique_ptr<Connection>> conns_;  // created, used, destroyed on the loop
+  std::size_t next_conn_ = 0;                       // loop thread
+  std::atomic<int> ready_count_{0};
+  std::atomic<int> attempts_done_{0};  // connections that connected or failed once
+  std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace multicache::l2

@@ -1,0 +1,59 @@
+#include "l2/redis_store.h"
+
+namespace multicache::l2 {
+
+RedisStore::RedisStore(Exec exec, std::string key_prefix, std::string channel)
+    : exec_(std::move(exec)), key_prefix_(std::move(key_prefix)), channel_(std::move(channel)) {}
+
+std::string RedisStore::full_key(std::string_view key) const {
+  std::string k;
+  k.reserve(key_prefix_.size() + key.size());
+  k.append(key_prefix_).append(key);
+  return k;
+}
+
+Status RedisStore::run(std::vector<std::string> commands, std::vector<Reply>* replies) const {
+  Result r = exec_(std::move(commands));
+  if (!r.ok) return {false, r.error};
+  for (const Reply& reply : r.replies) {
+    if (reply.is_error()) return {false, "redis replied: " + reply.str};
+  }
+  if (replies != nullptr) *replies = std::move(r.replies);
+  return {true, {}};
+}
+
+ReadResult RedisStore::read(std::string_view key) const {
+  const std::string k = full_key(key);
+  std::vector<Reply> replies;
+  ReadResult out;
+  out.status = run({format_command({"GET", k}), format_command({"PTTL", k})}, &replies);
+  if (!out.status.ok) return out;
+  const Reply& get = replies[0];
+  const Reply& pttl = replies[1];
+  if (get.type == Reply::kind::string) {
+    out.bytes = get.str;
+  } else if (get.type != Reply::kind::nil) {
+    out.status = {false, "unexpected reply type to GET"};
+    return out;
+  }
+  if (pttl.type == Reply::kind::integer) out.pttl_ms = pttl.integer;
+  return out;
+}
+
+Status RedisStore::write(std::string_view key, std::string_view bytes,
+                         std::chrono::milliseconds ttl,
+                         const std::optional<std::string>& message) const {
+  std::vector<std::string> cmds;
+  cmds.push_back(format_command({"SET", full_key(key), bytes, "PX", std::to_string(ttl.count())}));
+  if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
+  return run(std::move(cmds), nullptr);
+}
+
+Status RedisStore::remove(std::string_view key, const std::optional<std::string>& message) const {
+  std::vector<std::string> cmds;
+  cmds.push_back(format_command({"DEL", full_key(key)}));
+  if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
+  return run(std::move(cmds), nullptr);
+}
+
+}  // namespace multicache::l2

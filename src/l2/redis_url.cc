@@ -1,0 +1,124 @@
+#include "l2/redis_url.h"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace multicache::l2 {
+
+namespace {
+
+[[noreturn]] void fail(std::string_view why, std::string_view url) {
+  // Never echo credentials: show the URL only up to the scheme.
+  auto scheme_end = url.find("://");
+  std::string shown(scheme_end == std::string_view::npos ? std::string_view("<no scheme>")
+                                                         : url.substr(0, scheme_end + 3));
+  throw std::invalid_argument("redis_url: " + std::string(why) + " (in \"" + shown + "...\")");
+}
+
+int parse_int(std::string_view s, int lo, int hi, std::string_view what, std::string_view url) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) {
+    fail(std::string(what) + " must be an integer in [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + "]",
+         url);
+  }
+  return v;
+}
+
+std::string percent_decode(std::string_view s, std::string_view url) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) fail("truncated %-escape", url);
+    auto hex = [&](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      fail("bad %-escape", url);
+    };
+    out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Endpoint::describe() const {
+  if (is_unix()) return "unix:" + unix_path;
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Endpoint parse_redis_url(std::string_view url) {
+  Endpoint ep;
+  constexpr std::string_view k_redis = "redis://";
+  constexpr std::string_view k_unix = "unix://";
+  if (url.starts_with("rediss://")) {
+    fail("TLS (rediss://) is not supported: hiredis 0.14 has no TLS; use a TLS proxy", url);
+  }
+  if (url.starts_with(k_unix)) {
+    std::string_view rest = url.substr(k_unix.size());
+    std::string_view query;
+    if (auto q = rest.find('?'); q != std::string_view::npos) {
+      query = rest.substr(q + 1);
+      rest = rest.substr(0, q);
+    }
+    if (rest.empty() || rest.front() != '/') fail("unix:// needs an absolute socket path", url);
+    ep.unix_path = std::string(rest);
+    if (!query.empty()) {
+      if (!query.starts_with("db=")) fail("unix:// accepts only the query db=N", url);
+      ep.db = parse_int(query.substr(3), 0, 1 << 20, "db", url);
+    }
+    return ep;
+  }
+  if (!url.starts_with(k_redis)) fail("scheme must be redis:// or unix://", url);
+  std::string_view rest = url.substr(k_redis.size());
+
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = cred.find(':');
+    if (colon == std::string_view::npos) {
+      ep.password = percent_decode(cred, url);  // redis://secret@host: a bare password
+    } else {
+      ep.user = percent_decode(cred.substr(0, colon), url);
+      ep.password = percent_decode(cred.substr(colon + 1), url);
+    }
+  }
+  std::string_view hostport = rest;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    std::string_view db = rest.substr(slash + 1);
+    if (!db.empty()) ep.db = parse_int(db, 0, 1 << 20, "db", url);
+  }
+  std::string_view port;
+  if (hostport.starts_with('[')) {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) fail("unclosed [ in IPv6 host", url);
+    ep.host = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') fail("expected :port after ]", url);
+      port = after.substr(1);
+      if (port.empty()) fail("empty port", url);
+    }
+  } else {
+    auto colon = hostport.find(':');
+    ep.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = hostport.substr(colon + 1);
+      if (port.empty()) fail("empty port", url);
+    }
+  }
+  if (ep.host.empty()) fail("missing host", url);
+  if (ep.host.find_first_of(" \t\r\n/?#@") != std::string::npos) fail("bad character in host", url);
+  if (!port.empty()) ep.port = parse_int(port, 1, 65535, "port", url);
+  return ep;
+}
+
+}  // namespace multicache::l2

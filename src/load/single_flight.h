@@ -1,0 +1,67 @@
+// load/single_flight.h — one load per key at a time, shared by all who ask.
+//
+// The first caller of a key becomes the leader and must call finish(); every
+// caller that joins before then is a follower and waits for the leader's
+// value or exception. A follower asking for a different value type than the
+// leader's does not share (it gets a private, unregistered call and leads it).
+//
+// Thread-safety: all members thread-safe. The key map is split in 16 shards,
+// each guarded by its own mutex; a Call's result is guarded by the Call's mutex.
+#pragma once
+
+#include <array>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "multicache/detail/type_ops.hpp"
+#include "util/hash.h"
+#include "util/mutex.h"
+
+namespace multicache::load {
+
+class SingleFlight {
+ public:
+  class Call {
+   public:
+    // Blocks until the leader finishes; rethrows the leader's exception.
+    detail::erased_value wait();
+
+   private:
+    friend class SingleFlight;
+    const detail::TypeOps* ops_ = nullptr;
+    bool registered_ = false;
+    util::Mutex mu_;
+    util::CondVar cv_;
+    bool done_ MC_GUARDED_BY(mu_) = false;
+    detail::erased_value value_ MC_GUARDED_BY(mu_);
+    std::exception_ptr error_ MC_GUARDED_BY(mu_);
+  };
+
+  struct Joined {
+    std::shared_ptr<Call> call;
+    bool leader = false;
+  };
+
+  Joined join(std::string_view key, const detail::TypeOps* ops);
+  // Leader only: publishes the outcome (value or error) and unregisters the key.
+  void finish(std::string_view key, const std::shared_ptr<Call>& call, detail::erased_value value,
+              std::exception_ptr error);
+  // True while a leader holds the key.
+  bool in_flight(std::string_view key);
+
+ private:
+  struct Shard {
+    util::Mutex mu;
+    std::unordered_map<std::string, std::shared_ptr<Call>, util::StringHash, std::equal_to<>> calls
+        MC_GUARDED_BY(mu);
+  };
+  Shard& shard_for(std::string_view key) {
+    return shards_[util::mix_hash(util::StringHash{}(key)) & (shards_.size() - 1)];
+  }
+  std::array<Shard, 16> shards_;
+};
+
+}  // namespace multicache::load

@@ -1,0 +1,61 @@
+// options.cc — Options::validate().
+#include "multicache/options.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "l2/redis_url.h"
+
+namespace multicache {
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& field, const std::string& why) {
+  throw std::invalid_argument(field + ": " + why);
+}
+
+bool is_metric_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+    const bool digit = c >= '0' && c <= '9';
+    if (!(alpha || (i > 0 && digit))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Options::validate() const {
+  if (!redis_url.empty()) (void)l2::parse_redis_url(redis_url);  // throws "redis_url: ..."
+  if (l1_max_items < 1) invalid("l1_max_items", "must be at least 1");
+  if (l1_max_memory_mb < 1) invalid("l1_max_memory_mb", "must be at least 1");
+  if (l1_max_memory_mb > (std::size_t{1} << 24))
+    invalid("l1_max_memory_mb", "must be at most 2^24");
+  if (pubsub_channel.empty()) invalid("pubsub_channel", "must not be empty");
+  if (!(early_refresh_ratio >= 0.1 && early_refresh_ratio <= 0.99)) {
+    invalid("early_refresh_ratio",
+            "must be within [0.1, 0.99], got " + std::to_string(early_refresh_ratio));
+  }
+  if (circuit_breaker_max_failures < 1) {
+    invalid("circuit_breaker_max_failures", "must be at least 1");
+  }
+  if (circuit_breaker_open_timeout.count() <= 0) {
+    invalid("circuit_breaker_open_timeout", "must be positive");
+  }
+  if (!is_metric_name(metrics_prefix)) {
+    invalid("metrics_prefix", "must match [a-zA-Z_:][a-zA-Z0-9_:]*");
+  }
+  if (l1_ttl.count() < 0) invalid("l1_ttl", "must not be negative (0 = no cap)");
+  if (connect_timeout.count() <= 0) invalid("connect_timeout", "must be positive");
+  if (command_timeout.count() <= 0) invalid("command_timeout", "must be positive");
+  if (pool_size < 1 || pool_size > 64) invalid("pool_size", "must be within [1, 64]");
+  if (refresh_threads < 1 || refresh_threads > 64) {
+    invalid("refresh_threads", "must be within [1, 64]");
+  }
+  if (refresh_queue_size < 1) invalid("refresh_queue_size", "must be at least 1");
+}
+
+}  // namespace multicache
