@@ -170,6 +170,7 @@ Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::Ty
     }
   }
   if (!out.value) {
+    out.corrupt = true;
     metrics::bump(counters_.decode_errors);
     metrics::bump(counters_.l2_misses);
     return out;
@@ -204,6 +205,7 @@ void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L
   req.stale_at_ns = now + std::min(stale_in, life_ns);
   req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
   req.refresh_claimed = v.stale;
+  if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
   l1_.insert(req, hash, token, now);
 }
 
@@ -214,7 +216,7 @@ std::optional<std::string> Cache::Impl::invalidation_message(std::string_view ke
 void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
                                const detail::erased_value& value, const detail::TypeOps* ops,
                                std::chrono::milliseconds ttl, const l1::FillToken& token,
-                               bool publish) {
+                               bool overwrite, bool publish) {
   std::string payload;
   try {
     payload = ops->encode(value.get());
@@ -224,13 +226,17 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
     return;
   }
   const Deadlines d = deadlines_for(ttl);
-  if (!l1_.insert(insert_request(key, value, ops, payload.size(), d), hash, token, d.now_ns)) {
-    l1_.drop(key, hash);  // an invalidation raced this load: keep no older copy either
+  if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
+  const auto inserted =
+      l1_.insert(insert_request(key, value, ops, payload.size(), d), hash, token, d.now_ns);
+  if (inserted == l1::insert_result::outdated) {
+    l1_.drop(key, hash);  // keep no older copy either; the next read goes to Redis
+    return;
   }
   if (!has_redis()) return;
   const std::string bytes = envelope(payload, d);
   const auto message = publish ? invalidation_message(key) : std::nullopt;
-  if (store_->write(key, bytes, ttl, message).ok && publish) {
+  if (store_->write(key, bytes, ttl, message, !overwrite).ok && publish) {
     metrics::bump(counters_.invalidations_sent);
   }
 }
@@ -256,7 +262,7 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
     }
     detail::erased_value value = loader();
     metrics::bump(counters_.loads);
-    store_loaded(key, hash, value, ops, ttl, token, /*publish=*/true);
+    store_loaded(key, hash, value, ops, ttl, token, /*overwrite=*/true, /*publish=*/true);
     metrics::bump(counters_.refreshes_ok);
     flights_.finish(key, joined.call, std::move(value), nullptr);
   } catch (...) {

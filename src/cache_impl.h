@@ -64,17 +64,21 @@ class Cache::Impl {
     std::optional<std::int64_t> remaining_ms;  // L1 lifetime allowed by Redis; nullopt: none
     std::uint64_t stale_after_s = 0;
     std::size_t payload_bytes = 0;  // the codec's bytes, for L1 accounting
+    bool corrupt = false;           // bytes were there but unusable
   };
   // Reads and decodes one key from Redis; corrupt bytes count as a miss.
   L2Value l2_read(std::string_view key, const detail::TypeOps* ops);
   // Puts an L2 value into L1 if the fill token still holds.
   void fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
                     const detail::TypeOps* ops, const l1::FillToken& token);
-  // Stores a loaded value in L1 (token-checked when given) and Redis; publishes
-  // an invalidation when asked. Encoding failures are counted, not thrown.
+  // Stores a loaded value in L1 (token-checked) and Redis. If an invalidation
+  // arrived while it loaded, the value is suspect and is stored nowhere.
+  // overwrite: plain SET (refreshes, repairing corrupt bytes); otherwise SET NX,
+  // so a load never replaces a value another writer stored meanwhile.
+  // publish: also send an invalidation. Encoding failures are counted, not thrown.
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
-                    const l1::FillToken& token, bool publish);
+                    const l1::FillToken& token, bool overwrite, bool publish);
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
                    const detail::TypeOps* ops, const detail::OwnedLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;

@@ -70,30 +70,30 @@ FillToken L1Cache::fill_token(std::uint64_t hash) const {
   return FillToken{shard_for(hash).generation.load(std::memory_order_acquire)};
 }
 
-bool L1Cache::insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
-                     std::int64_t now_ns) {
+insert_result L1Cache::insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
+                              std::int64_t now_ns) {
   return insert_impl(req, hash, &token, now_ns);
 }
 
-bool L1Cache::insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
-                                     std::int64_t now_ns) {
+insert_result L1Cache::insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
+                                              std::int64_t now_ns) {
   return insert_impl(req, hash, nullptr, now_ns);
 }
 
-bool L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
-                          std::int64_t now_ns) {
+insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
+                                   const FillToken* token, std::int64_t now_ns) {
   const std::size_t charge = req.key.size() + req.value_bytes + k_entry_overhead;
   if (charge > max_bytes_) {
     counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
     drop(req.key, hash);  // an older, smaller value must not survive the newer one
-    return false;
+    return insert_result::too_large;
   }
-  if (req.expires_at_ns <= now_ns) return false;
+  if (req.expires_at_ns <= now_ns) return insert_result::expired;
   Shard& s = shard_for(hash);
   {
     util::WriterLock lock(s.mu);
     if (token != nullptr && s.generation.load(std::memory_order_relaxed) != token->generation) {
-      return false;
+      return insert_result::outdated;
     }
     auto entry = std::make_unique<Entry>();
     entry->key.assign(req.key);
@@ -116,7 +116,7 @@ bool L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash, const Fi
     }
   }
   if (over_limits()) enforce_limits(((hash >> 48) & mask_) + 1, now_ns);
-  return true;
+  return insert_result::inserted;
 }
 
 void L1Cache::remove_locked(Shard& s, Entry* e) {

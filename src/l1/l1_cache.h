@@ -42,6 +42,8 @@ struct L1Counters {
 
 enum class lookup_result { miss, hit, stale };  // stale: first stale reader; must refresh
 
+enum class insert_result { inserted, outdated, too_large, expired };
+
 struct FillToken {
   std::uint64_t generation = 0;
 };
@@ -77,12 +79,15 @@ class L1Cache {
 
   FillToken fill_token(std::uint64_t hash) const;
 
-  // Inserts or replaces. Returns false (and stores nothing) when the token is
-  // outdated or the entry alone exceeds the byte bound.
-  bool insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
-              std::int64_t now_ns);
+  // Inserts or replaces. Stores nothing when the token is outdated (an
+  // invalidation hit the shard since the token was taken), when the entry
+  // alone exceeds the byte bound (an older copy is dropped then), or when it
+  // is already expired.
+  insert_result insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
+                       std::int64_t now_ns);
   // Insert that ignores generations (the caller's own write).
-  bool insert_unconditionally(const InsertRequest& req, std::uint64_t hash, std::int64_t now_ns);
+  insert_result insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
+                                       std::int64_t now_ns);
 
   // Removes the key if present and bumps its shard's generation either way.
   void erase(std::string_view key, std::uint64_t hash);
@@ -111,8 +116,8 @@ class L1Cache {
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                           std::int64_t now_ns, CopyFn copy);
-  bool insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
-                   std::int64_t now_ns);
+  insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
+                            std::int64_t now_ns);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
   // Unlinks and frees e; adjusts totals.
   void remove_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);

@@ -41,10 +41,13 @@ ReadResult RedisStore::read(std::string_view key) const {
 }
 
 Status RedisStore::write(std::string_view key, std::string_view bytes,
-                         std::chrono::milliseconds ttl,
-                         const std::optional<std::string>& message) const {
+                         std::chrono::milliseconds ttl, const std::optional<std::string>& message,
+                         bool only_if_absent) const {
   std::vector<std::string> cmds;
-  cmds.push_back(format_command({"SET", full_key(key), bytes, "PX", std::to_string(ttl.count())}));
+  const std::string k = full_key(key);
+  const std::string px = std::to_string(ttl.count());
+  cmds.push_back(only_if_absent ? format_command({"SET", k, bytes, "PX", px, "NX"})
+                                : format_command({"SET", k, bytes, "PX", px}));
   if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
   return run(std::move(cmds), nullptr);
 }

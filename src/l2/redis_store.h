@@ -38,9 +38,10 @@ class RedisStore {
 
   // GET and PTTL of one key in one round trip.
   ReadResult read(std::string_view key) const;
-  // SET key bytes PX ttl, then PUBLISH message (when given), in one round trip.
+  // SET key bytes PX ttl [NX], then PUBLISH message (when given), in one
+  // round trip. With only_if_absent, an existing value is left alone (ok).
   Status write(std::string_view key, std::string_view bytes, std::chrono::milliseconds ttl,
-               const std::optional<std::string>& message) const;
+               const std::optional<std::string>& message, bool only_if_absent = false) const;
   // DEL key, then PUBLISH message (when given), in one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
 

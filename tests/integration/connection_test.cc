@@ -1,0 +1,162 @@
+// URLs, AUTH/SELECT, unix sockets, and what a missing or frozen Redis does.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "integration/test_types.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+TEST(Connection, AuthAndSelectComeFromTheUrl) {
+  RedisServer server({.password = "s3cret"});
+  const std::string prefix = unique_prefix();
+  Options o = options_for(server, prefix);
+  o.redis_url = server.url(3);
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  cache.set<std::string>("k", "v", 60s);
+  RedisCli db3(server, 3);
+  std::string raw;
+  ASSERT_TRUE(db3.get(prefix + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v");
+  RedisCli db0(server, 0);
+  EXPECT_FALSE(db0.get(prefix + "k", &raw));
+}
+
+TEST(Connection, WrongPasswordDegradesToTheLoader) {
+  RedisServer server({.password = "right"});
+  Options o = options_for(server, unique_prefix());
+  o.redis_url = "redis://:wrong@127.0.0.1:" + std::to_string(server.port());
+  Cache cache(o);
+  EXPECT_FALSE(cache.redis_connected());
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, [] { return std::string("db"); }), "db");
+  EXPECT_THROW(cache.remove("k"), RedisError);
+}
+
+TEST(Connection, UnixSocket) {
+  RedisServer server({.unix_socket = true});
+  const std::string prefix = unique_prefix();
+  Options o = options_for(server, prefix);
+  o.redis_url = "unix://" + server.socket_path();
+  Cache a(o);
+  ASSERT_TRUE(a.redis_connected());
+  a.set<std::string>("k", "v", 60s);
+  Cache b(o);
+  EXPECT_EQ(b.get<std::string>("k"), "v");
+  EXPECT_EQ(b.stats().l2_hits, 1u);
+}
+
+TEST(Connection, NoRedisListeningIsNotAnError) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  server.kill();
+  const auto start = steady::now();
+  Cache cache(o);  // must not throw, must not hang
+  EXPECT_LT(steady::now() - start, o.connect_timeout * 2 + 500ms);
+  EXPECT_FALSE(cache.redis_connected());
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, [] { return std::string("db"); }), "db");
+  EXPECT_EQ(cache.get<std::string>("k"), "db");  // L1 still works
+  EXPECT_THROW(cache.remove("k"), RedisError);
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);  // dropped locally all the same
+
+  // Redis comes up: the cache finds it and uses it.
+  server.restart();
+  ASSERT_TRUE(eventually([&] { return cache.redis_connected(); }, 10s));
+  cache.set<std::string>("k2", "v", 60s);
+  RedisCli cli(server);
+  std::string raw;
+  EXPECT_TRUE(cli.get(o.key_prefix + "k2", &raw));
+}
+
+TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  o.command_timeout = 100ms;
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  server.pause();  // SIGSTOP: connections stay open, nothing answers
+  auto worst = steady::duration::zero();
+  for (int i = 0; i < 20; ++i) {
+    const auto start = steady::now();
+    const std::string key = "k" + std::to_string(i);
+    EXPECT_EQ(cache.get_or_load<std::string>(key, 60s, [&] { return key; }), key);
+    worst = std::max(worst, steady::now() - start);
+  }
+  server.resume();
+  // Generous margin: this checks for hangs, not speed. (The load path makes
+  // two Redis round trips: the read and the write.)
+  EXPECT_LT(worst, 2 * o.command_timeout + 400ms);
+  EXPECT_GT(cache.stats().redis_errors, 0u);
+  // After SIGCONT the connections recover and L2 is used again.
+  ASSERT_TRUE(eventually(
+      [&] {
+        cache.set<std::string>("after", "v", 60s);
+        return true;
+      },
+      5s));
+}
+
+TEST(Connection, NoLateReplyIsTakenForAnotherCommandsAnswer) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  o.command_timeout = 100ms;
+  o.pool_size = 1;
+  Cache cache(o);
+  RedisCli cli(server);
+  cli.cmd({"SET", o.key_prefix + "a", std::string(9, '\0') + "AAA", "PX", "60000"});
+  cli.cmd({"SET", o.key_prefix + "b", std::string(9, '\0') + "BBB", "PX", "60000"});
+  // DEBUG SLEEP from another client stalls the server past our timeout.
+  std::thread sleeper([&] {
+    RedisCli c2(server);
+    c2.cmd({"DEBUG", "SLEEP", "0.5"});
+  });
+  std::this_thread::sleep_for(50ms);
+  // The key is stale-after 0: a refresh would be scheduled; give a loader that says so.
+  auto a = cache.get_or_load<std::string>("a", 60s, [] { return std::string("loader-a"); });
+  sleeper.join();
+  EXPECT_TRUE(a == "AAA" || a == "loader-a") << a;
+  // After the stall: every answer belongs to its own question.
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_NE(cache.get<std::string>("b"), std::optional<std::string>("AAA"));
+  }
+  EXPECT_EQ(cache.get<std::string>("b"), "BBB");
+}
+
+TEST(Connection, BreakerOpensOnFailuresAndClosesAfterRecovery) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  o.circuit_breaker = true;
+  o.circuit_breaker_max_failures = 2;
+  o.circuit_breaker_open_timeout = 300ms;
+  o.command_timeout = 100ms;
+  Cache cache(o);
+  server.kill();
+  for (int i = 0; i < 5; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    EXPECT_EQ(cache.get_or_load<std::string>(key, 60s, [&] { return key; }), key);
+  }
+  Stats s = cache.stats();
+  EXPECT_TRUE(s.breaker_open);
+  EXPECT_GT(s.breaker_rejections, 0u);
+  EXPECT_THROW(cache.remove("k0"), RedisError);
+  EXPECT_EQ(cache.get<std::string>("k0"), std::nullopt);  // dropped locally anyway
+
+  server.restart();
+  ASSERT_TRUE(eventually(
+      [&] {
+        (void)cache.get<std::string>("probe");  // reads let the half-open probe through
+        return !cache.stats().breaker_open;
+      },
+      10s));
+  cache.set<std::string>("back", "v", 60s);
+  RedisCli cli(server);
+  std::string raw;
+  EXPECT_TRUE(cli.get(o.key_prefix + "back", &raw));
+}
+
+}  // namespace
+}  // namespace multicache::test

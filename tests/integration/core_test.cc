@@ -1,0 +1,192 @@
+// Core read/write paths against a real redis-server.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <barrier>
+#include <stdexcept>
+#include <thread>
+
+#include "integration/test_types.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CoreTest : public ::testing::Test {
+ protected:
+  RedisServer server_;
+  std::string prefix_ = unique_prefix();
+  Options options() const { return options_for(server_, prefix_); }
+};
+
+TEST_F(CoreTest, EachLevelHitAndMissPath) {
+  Cache cache(options());
+  ASSERT_TRUE(cache.redis_connected());
+  int loads = 0;
+  auto loader = [&loads] {
+    ++loads;
+    return User{1, "ada"};
+  };
+  EXPECT_EQ(cache.get_or_load<User>("u1", 10s, loader),
+            (User{1, "ada"}));  // L1 miss, L2 miss, load
+  EXPECT_EQ(cache.get_or_load<User>("u1", 10s, loader), (User{1, "ada"}));  // L1 hit
+  Stats s = cache.stats();
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(s.l1_misses, 1u);
+  EXPECT_EQ(s.l1_hits, 1u);
+  EXPECT_EQ(s.l2_misses, 1u);
+  EXPECT_EQ(s.l2_hits, 0u);
+  EXPECT_EQ(s.loads, 1u);
+  EXPECT_EQ(s.redis_errors, 0u);
+
+  // A second instance misses L1, hits L2, never calls its loader.
+  Cache other(options());
+  EXPECT_EQ(other.get_or_load<User>("u1", 10s, []() -> User { throw std::logic_error("no"); }),
+            (User{1, "ada"}));
+  s = other.stats();
+  EXPECT_EQ(s.l1_misses, 1u);
+  EXPECT_EQ(s.l2_hits, 1u);
+  EXPECT_EQ(s.loads, 0u);
+  // ... and now has it in L1.
+  EXPECT_EQ(other.get<User>("u1"), (User{1, "ada"}));
+  EXPECT_EQ(other.stats().l1_hits, 1u);
+}
+
+TEST_F(CoreTest, GetSetRemove) {
+  Cache cache(options());
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
+  cache.set<std::string>("k", "v1", 10s);
+  EXPECT_EQ(cache.get<std::string>("k"), "v1");
+  RedisCli cli(server_);
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v1");
+  const auto pttl = cli.cmd({"PTTL", prefix_ + "k"}).integer;
+  EXPECT_GT(pttl, 8000);
+  EXPECT_LE(pttl, 10000);
+
+  cache.remove("k");
+  EXPECT_FALSE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
+}
+
+TEST_F(CoreTest, SixtyFourThreadsOnOneColdKeyShareOneLoad) {
+  Cache cache(options());
+  std::atomic<int> calls{0};
+  constexpr int k_threads = 64;
+  std::barrier start(k_threads);
+  std::vector<std::thread> threads;
+  std::vector<User> results(k_threads);
+  for (int i = 0; i < k_threads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = cache.get_or_load<User>("cold", 10s, [&calls] {
+        calls.fetch_add(1);
+        std::this_thread::sleep_for(100ms);  // keep the load open while others arrive
+        return User{7, "grace"};
+      });
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), 1);
+  for (const auto& u : results) EXPECT_EQ(u, (User{7, "grace"}));
+  const Stats s = cache.stats();
+  EXPECT_EQ(s.loads, 1u);
+  EXPECT_LE(s.l2_misses, 1u);  // one L2 read for everyone
+}
+
+TEST_F(CoreTest, LoaderExceptionReachesEveryWaiterAndCachesNothing) {
+  Cache cache(options());
+  constexpr int k_threads = 16;
+  std::barrier start(k_threads);
+  std::atomic<int> calls{0};
+  std::atomic<int> caught{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < k_threads; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      try {
+        cache.get_or_load<User>("bad", 10s, [&calls]() -> User {
+          calls.fetch_add(1);
+          std::this_thread::sleep_for(100ms);
+          throw std::out_of_range("db says no");
+        });
+      } catch (const std::out_of_range& e) {
+        if (std::string(e.what()) == "db says no") caught.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(caught.load(), k_threads);
+  EXPECT_EQ(cache.get<User>("bad"), std::nullopt);
+  RedisCli cli(server_);
+  EXPECT_EQ(cli.cmd({"EXISTS", prefix_ + "bad"}).integer, 0);
+  // The next call loads again, and succeeds.
+  EXPECT_EQ(cache.get_or_load<User>("bad", 10s, [] { return User{2, "ok"}; }), (User{2, "ok"}));
+}
+
+TEST_F(CoreTest, L1NeverOutlivesTheRedisTtl) {
+  Cache writer(options());
+  writer.set<std::string>("short", "v", 300ms);
+  Cache reader(options());
+  EXPECT_EQ(reader.get<std::string>("short"), "v");  // filled from L2 with ~300 ms left
+  // Set a long ttl on the reader's call: the L1 copy must still die with the Redis key.
+  std::this_thread::sleep_for(400ms);
+  int loads = 0;
+  EXPECT_EQ(reader.get_or_load<std::string>("short", 1h,
+                                            [&] {
+                                              ++loads;
+                                              return std::string("fresh");
+                                            }),
+            "fresh");
+  EXPECT_EQ(loads, 1);
+}
+
+TEST_F(CoreTest, AwkwardKeysAndEmptyValues) {
+  Cache cache(options());
+  Cache other(options());
+  const std::vector<std::string> keys = {
+      "with space", "new\nline", std::string("nul\0byte", 8), "\xff\xfe binary", "", "tab\t\"q\""};
+  for (const auto& key : keys) {
+    cache.set<std::string>(key, "", 10s);  // empty value
+    EXPECT_EQ(other.get<std::string>(key), std::optional<std::string>("")) << key;
+    cache.set<std::string>(key, "value of " + key, 10s);
+  }
+  for (const auto& key : keys) {
+    // other's L1 was invalidated by the second set; it reads the new value.
+    EXPECT_TRUE(eventually([&] { return other.get<std::string>(key) == "value of " + key; }))
+        << key;
+  }
+  for (const auto& key : keys) {
+    cache.remove(key);
+    EXPECT_TRUE(eventually([&] { return !other.get<std::string>(key).has_value(); })) << key;
+  }
+}
+
+TEST_F(CoreTest, TypeMismatchReadsThroughInsteadOfReinterpreting) {
+  Cache cache(options());
+  cache.set<User>("u", User{3, "x"}, 10s);
+  // The same key asked as a string: the JSON text, never the User object's bytes.
+  EXPECT_EQ(cache.get<std::string>("u"), R"({"id":3,"name":"x"})");
+  EXPECT_EQ(cache.get<User>("u"), (User{3, "x"}));
+}
+
+TEST_F(CoreTest, SharedAccessorReturnsTheCachedObject) {
+  Cache cache(options());
+  auto a = cache.get_or_load_shared<User>("s", 10s, [] { return User{4, "shared"}; });
+  auto b = cache.get_or_load_shared<User>("s", 10s, [] { return User{0, "never"}; });
+  EXPECT_EQ(a.get(), b.get());  // no copy on a hit
+  EXPECT_EQ(*b, (User{4, "shared"}));
+}
+
+TEST_F(CoreTest, InvalidTtlIsRejected) {
+  Cache cache(options());
+  EXPECT_THROW(cache.get_or_load<std::string>("k", 0ms, [] { return std::string(); }),
+               std::invalid_argument);
+  EXPECT_THROW(cache.set<std::string>("k", "v", -1ms), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace multicache::test

@@ -1,0 +1,29 @@
+// integration/test_types.h — value types and helpers shared by the integration tests.
+#pragma once
+
+#include <multicache/multicache.hpp>
+#include <string>
+#include <vector>
+
+#include "support/redis_server.h"
+
+namespace multicache::test {
+
+struct User {
+  int id = 0;
+  std::string name;
+  bool operator==(const User&) const = default;
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(User, id, name)
+};
+
+// Options for a cache on `server`, with a prefix and channel unique to the test.
+inline Options options_for(const RedisServer& server, const std::string& prefix) {
+  Options o;
+  o.redis_url = server.url();
+  o.key_prefix = prefix;
+  o.pubsub_channel = prefix + "sync";
+  o.log = [](log_level, std::string_view) {};  // tests assert on stats, not on stderr
+  return o;
+}
+
+}  // namespace multicache::test

@@ -1,0 +1,215 @@
+#include "support/redis_server.h"
+
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+namespace multicache::test {
+
+namespace {
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    throw std::runtime_error("bind to a free port failed");
+  }
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string redis_server_binary() {
+  if (const char* env = std::getenv("MULTICACHE_REDIS_SERVER")) return env;
+  for (const char* p : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"}) {
+    if (access(p, X_OK) == 0) return p;
+  }
+  throw std::runtime_error(
+      "redis-server not found: install redis-server (scripts/install-deps.sh) or set "
+      "MULTICACHE_REDIS_SERVER");
+}
+
+}  // namespace
+
+std::string unique_prefix() {
+  static std::atomic<int> n{0};
+  return "test:" + std::to_string(getpid()) + ":" + std::to_string(n.fetch_add(1)) + ":";
+}
+
+RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
+  char tmpl[] = "/tmp/multicache-redis-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  if (options_.unix_socket) socket_path_ = dir_ + "/redis.sock";
+  // A port can be taken between probing and binding: try a few.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = free_port();
+    start();
+    if (wait_ready(std::chrono::seconds(5))) return;
+    kill();
+  }
+  throw std::runtime_error("redis-server did not start");
+}
+
+RedisServer::~RedisServer() {
+  kill();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::string RedisServer::url(int db) const {
+  std::string u = "redis://";
+  if (!options_.password.empty()) u += ":" + options_.password + "@";
+  u += "127.0.0.1:" + std::to_string(port_);
+  if (db != 0) u += "/" + std::to_string(db);
+  return u;
+}
+
+void RedisServer::start() {
+  std::vector<std::string> args = {redis_server_binary(),
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--dir",
+                                   dir_,
+                                   "--loglevel",
+                                   "warning",
+                                   "--logfile",
+                                   dir_ + "/redis.log",
+                                   "--enable-debug-command",
+                                   "local"};
+  if (!options_.password.empty()) {
+    args.push_back("--requirepass");
+    args.push_back(options_.password);
+  }
+  if (!socket_path_.empty()) {
+    args.push_back("--unixsocket");
+    args.push_back(socket_path_);
+  }
+  for (const auto& a : options_.extra_args) args.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  paused_ = false;
+}
+
+bool RedisServer::wait_ready(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;  // exited: port taken, or a bad flag
+    }
+    timeval tv{0, 200000};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    if (c != nullptr && c->err == 0) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      // With requirepass, PING answers NOAUTH: the server is up either way.
+      const bool up = r != nullptr;
+      if (r != nullptr) freeReplyObject(r);
+      redisFree(c);
+      if (up) return true;
+    } else if (c != nullptr) {
+      redisFree(c);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+void RedisServer::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  if (paused_) ::kill(pid_, SIGCONT);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  paused_ = false;
+}
+
+void RedisServer::restart() {
+  kill();
+  start();
+  if (!wait_ready(std::chrono::seconds(5))) throw std::runtime_error("redis-server restart failed");
+}
+
+void RedisServer::pause() {
+  if (pid_ > 0 && !paused_) {
+    ::kill(pid_, SIGSTOP);
+    paused_ = true;
+  }
+}
+
+void RedisServer::resume() {
+  if (pid_ > 0 && paused_) {
+    ::kill(pid_, SIGCONT);
+    paused_ = false;
+  }
+}
+
+RedisCli::RedisCli(const RedisServer& server, int db) {
+  timeval tv{2, 0};
+  ctx_ = redisConnectWithTimeout("127.0.0.1", server.port(), tv);
+  if (ctx_ == nullptr || ctx_->err != 0) throw std::runtime_error("RedisCli: connect failed");
+  redisSetTimeout(ctx_, tv);
+  const std::string url = server.url();
+  if (auto at = url.find('@'); at != std::string::npos) {
+    const std::string password = url.substr(9, at - 9);  // after "redis://:"
+    cmd({"AUTH", password});
+  }
+  if (db != 0) cmd({"SELECT", std::to_string(db)});
+}
+
+RedisCli::~RedisCli() {
+  if (ctx_ != nullptr) redisFree(ctx_);
+}
+
+l2::Reply RedisCli::cmd(const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (r == nullptr) throw std::runtime_error(std::string("RedisCli: ") + ctx_->errstr);
+  l2::Reply out = l2::Reply::from_hiredis(r);
+  freeReplyObject(r);
+  return out;
+}
+
+bool RedisCli::get(const std::string& key, std::string* out) {
+  l2::Reply r = cmd({"GET", key});
+  if (r.type != l2::Reply::kind::string) return false;
+  *out = r.str;
+  return true;
+}
+
+}  // namespace multicache::test

@@ -1,0 +1,94 @@
+// support/redis_server.h — a private redis-server for one test.
+//
+// Starts `redis-server` (from PATH, or $MULTICACHE_REDIS_SERVER) on a free
+// loopback port with no persistence, in its own temporary directory, and can
+// stop, kill, restart (same port, empty), pause (SIGSTOP) and resume it. The
+// destructor kills it. Also a blocking hiredis client for tests to look at
+// and poke Redis directly.
+//
+// Not thread-safe: drive one RedisServer from one test thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "l2/reply.h"
+
+struct redisContext;
+
+namespace multicache::test {
+
+struct RedisServerOptions {
+  std::string password{};    // --requirepass
+  bool unix_socket = false;  // also listen on a unix socket
+  std::vector<std::string> extra_args{};
+};
+
+class RedisServer {
+ public:
+  explicit RedisServer(RedisServerOptions options = {});
+  ~RedisServer();
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  int port() const { return port_; }
+  const std::string& socket_path() const { return socket_path_; }
+  // redis://[:password@]127.0.0.1:port[/db]
+  std::string url(int db = 0) const;
+
+  void kill();     // SIGKILL and reap
+  void restart();  // start again on the same port (empty dataset)
+  void pause();    // SIGSTOP
+  void resume();   // SIGCONT
+  bool running() const { return pid_ > 0; }
+
+ private:
+  void start();
+  bool wait_ready(std::chrono::milliseconds limit);
+
+  RedisServerOptions options_;
+  std::string dir_;
+  std::string socket_path_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  bool paused_ = false;
+};
+
+// A blocking connection for test assertions. Throws std::runtime_error on
+// connection or protocol errors.
+class RedisCli {
+ public:
+  explicit RedisCli(const RedisServer& server, int db = 0);
+  ~RedisCli();
+  RedisCli(const RedisCli&) = delete;
+  RedisCli& operator=(const RedisCli&) = delete;
+
+  l2::Reply cmd(const std::vector<std::string>& args);
+  // Convenience: GET as optional bytes.
+  bool get(const std::string& key, std::string* out);
+
+ private:
+  redisContext* ctx_ = nullptr;
+};
+
+// Polls cond every millisecond until it holds or limit passes; returns cond().
+template <class Cond>
+bool eventually(Cond cond, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= deadline) return cond();
+    struct timespec ts {
+      0, 1000000
+    };
+    nanosleep(&ts, nullptr);
+  }
+  return true;
+}
+
+// A unique key prefix per test, so tests never see each other's keys.
+std::string unique_prefix();
+
+}  // namespace multicache::test

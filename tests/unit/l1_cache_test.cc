@@ -1,0 +1,202 @@
+// L1: bounds, expiry, CLOCK eviction, fill tokens; and the Cache in L1-only mode.
+#include "l1/l1_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <multicache/multicache.hpp>
+#include <random>
+#include <thread>
+
+namespace multicache {
+namespace {
+
+using namespace std::chrono_literals;
+
+const detail::TypeOps* string_ops() { return &detail::type_ops_for<std::string>; }
+
+l1::InsertRequest request(std::string_view key, std::string value, std::int64_t expires,
+                          std::size_t bytes = 0) {
+  l1::InsertRequest r;
+  r.key = key;
+  r.value = std::make_shared<const std::string>(std::move(value));
+  r.ops = string_ops();
+  r.expires_at_ns = expires;
+  r.stale_at_ns = expires;
+  r.value_bytes = bytes;
+  return r;
+}
+
+std::optional<std::string> find(l1::L1Cache& c, std::string_view key, std::int64_t now) {
+  std::optional<std::string> out;
+  c.find(key, l1::L1Cache::hash(key), string_ops(), now, &out);
+  return out;
+}
+
+TEST(L1Cache, HitMissAndExpiry) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 20, &counters);
+  EXPECT_EQ(c.insert_unconditionally(request("a", "1", 100), l1::L1Cache::hash("a"), 0),
+            l1::insert_result::inserted);
+  EXPECT_EQ(find(c, "a", 99), "1");
+  EXPECT_EQ(find(c, "a", 100), std::nullopt);  // expired at its deadline
+  EXPECT_EQ(find(c, "b", 0), std::nullopt);
+}
+
+TEST(L1Cache, OtherTypeIsAMiss) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 20, &counters);
+  c.insert_unconditionally(request("a", "1", 100), l1::L1Cache::hash("a"), 0);
+  std::optional<int> out;
+  EXPECT_EQ(c.find("a", l1::L1Cache::hash("a"), &detail::type_ops_for<int>, 0, &out),
+            l1::lookup_result::miss);
+}
+
+TEST(L1Cache, StaleIsClaimedOnce) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 20, &counters);
+  auto r = request("a", "1", 100);
+  r.stale_at_ns = 50;
+  c.insert_unconditionally(r, l1::L1Cache::hash("a"), 0);
+  std::optional<std::string> out;
+  const auto h = l1::L1Cache::hash("a");
+  EXPECT_EQ(c.find("a", h, string_ops(), 49, &out), l1::lookup_result::hit);
+  EXPECT_EQ(c.find("a", h, string_ops(), 50, &out), l1::lookup_result::stale);
+  EXPECT_EQ(c.find("a", h, string_ops(), 51, &out), l1::lookup_result::hit);
+  c.release_refresh_claim("a", h);
+  EXPECT_EQ(c.find("a", h, string_ops(), 52, &out), l1::lookup_result::stale);
+}
+
+TEST(L1Cache, FillTokenIsRefusedAfterAnInvalidation) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 20, &counters);
+  const auto h = l1::L1Cache::hash("k");
+  const l1::FillToken token = c.fill_token(h);
+  c.erase("k", h);  // an invalidation lands while the fill is in flight
+  EXPECT_EQ(c.insert(request("k", "old", 100), h, token, 0), l1::insert_result::outdated);
+  EXPECT_EQ(find(c, "k", 0), std::nullopt);
+  EXPECT_EQ(c.insert(request("k", "new", 100), h, c.fill_token(h), 0), l1::insert_result::inserted);
+  c.clear();  // clear() outdates every token too
+  EXPECT_EQ(c.insert(request("k", "x", 100), h, token, 0), l1::insert_result::outdated);
+}
+
+TEST(L1Cache, ClockKeepsReferencedEntries) {
+  l1::L1Counters counters;
+  l1::L1Cache c(4, 1 << 20, &counters);  // one shard: exact CLOCK
+  for (std::string k : {"a", "b", "c", "d"}) {
+    c.insert_unconditionally(request(k, k, 1000), l1::L1Cache::hash(k), 0);
+  }
+  EXPECT_EQ(find(c, "a", 0), "a");  // a is referenced, b is not
+  c.insert_unconditionally(request("e", "e", 1000), l1::L1Cache::hash("e"), 0);
+  EXPECT_EQ(find(c, "a", 0), "a");
+  EXPECT_EQ(find(c, "b", 0), std::nullopt);
+  EXPECT_EQ(c.items(), 4u);
+  EXPECT_EQ(counters.evictions_size.load(), 1u);
+}
+
+TEST(L1Cache, TheHandTakesAnExpiredEntryEvenIfReferenced) {
+  l1::L1Counters counters;
+  l1::L1Cache c(3, 1 << 20, &counters);
+  c.insert_unconditionally(request("a", "a", 1000), l1::L1Cache::hash("a"), 0);
+  c.insert_unconditionally(request("b", "b", 10), l1::L1Cache::hash("b"), 0);
+  c.insert_unconditionally(request("c", "c", 1000), l1::L1Cache::hash("c"), 0);
+  EXPECT_EQ(find(c, "a", 0), "a");  // both referenced
+  EXPECT_EQ(find(c, "b", 0), "b");
+  c.insert_unconditionally(request("d", "d", 1000), l1::L1Cache::hash("d"), 20);
+  EXPECT_EQ(find(c, "a", 20), "a");
+  EXPECT_EQ(find(c, "c", 20), "c");
+  EXPECT_EQ(counters.evictions_expired.load(), 1u);
+  EXPECT_EQ(counters.evictions_size.load(), 0u);
+}
+
+TEST(L1Cache, TooLargeIsRejectedAndDropsTheOlderCopy) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 4096, &counters);
+  const auto h = l1::L1Cache::hash("k");
+  c.insert_unconditionally(request("k", "small", 100), h, 0);
+  EXPECT_EQ(c.insert_unconditionally(request("k", "big", 100, 8192), h, 0),
+            l1::insert_result::too_large);
+  EXPECT_EQ(find(c, "k", 0), std::nullopt);
+  EXPECT_EQ(counters.rejected_too_large.load(), 1u);
+}
+
+TEST(L1Cache, BoundsHoldUnderConcurrentRandomChurn) {
+  l1::L1Counters counters;
+  constexpr std::size_t k_items = 1000;
+  constexpr std::size_t k_bytes = 256 * 1024;
+  l1::L1Cache c(k_items, k_bytes, &counters);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&c, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 20000; ++i) {
+        const std::string key = "k" + std::to_string(rng() % 5000);
+        const auto h = l1::L1Cache::hash(key);
+        switch (rng() % 4) {
+          case 0:
+            c.erase(key, h);
+            break;
+          case 1:
+            (void)find(c, key, 0);
+            break;
+          default:
+            c.insert_unconditionally(request(key, "v", 1'000'000, rng() % 2000), h, 0);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_LE(c.items(), k_items);
+  EXPECT_LE(c.bytes(), k_bytes);
+  EXPECT_GT(c.items(), 0u);
+  EXPECT_GT(counters.evictions_bytes.load() + counters.evictions_size.load(), 0u);
+  c.clear();
+  EXPECT_EQ(c.items(), 0u);
+  EXPECT_EQ(c.bytes(), 0u);
+}
+
+TEST(L1OnlyCache, ExpiryFollowsTheInjectedClock) {
+  auto clock = std::make_shared<ManualClock>();
+  Cache cache({.clock = clock});
+  int loads = 0;
+  auto loader = [&loads] { return std::to_string(++loads); };
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 10s, loader), "1");
+  clock->advance(9s);
+  EXPECT_EQ(cache.get<std::string>("k"), "1");
+  clock->advance(2s);
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 10s, loader), "2");
+}
+
+TEST(L1OnlyCache, L1TtlCapsLifetime) {
+  auto clock = std::make_shared<ManualClock>();
+  Cache cache({.l1_ttl = 1s, .clock = clock});
+  cache.set<std::string>("k", "v", 1h);
+  clock->advance(999ms);
+  EXPECT_EQ(cache.get<std::string>("k"), "v");
+  clock->advance(2ms);
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
+}
+
+TEST(L1OnlyCache, ItemAndByteLimitsHoldThroughTheApi) {
+  Cache cache({.l1_max_items = 50, .l1_max_memory_mb = 1});
+  std::mt19937 rng(1);
+  for (int i = 0; i < 5000; ++i) {
+    const std::string key = "k" + std::to_string(rng() % 500);
+    cache.set<std::string>(key, std::string(rng() % 60000, 'x'), 1h);
+    const Stats s = cache.stats();
+    ASSERT_LE(s.l1_items, 50u);
+    ASSERT_LE(s.l1_bytes, 1u << 20);
+  }
+  EXPECT_GT(cache.stats().l1_evictions_bytes, 0u);
+}
+
+TEST(L1OnlyCache, RemoveAndWorksWithoutRedis) {
+  Cache cache({});
+  cache.set<std::string>("k", "v", 1h);
+  cache.remove("k");  // no Redis: nothing to fail
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
+  EXPECT_FALSE(cache.redis_connected());
+}
+
+}  // namespace
+}  // namespace multicache
