@@ -156,7 +156,10 @@ Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::Ty
   L2Value out;
   if (!has_redis()) return out;
   l2::ReadResult r = store_->read(key);
-  if (!r.status.ok) return out;  // counted in exec (transport) or below (reply error)
+  if (!r.status.ok) {  // counted in exec
+    out.failed = true;
+    return out;
+  }
   if (!r.bytes) {
     metrics::bump(counters_.l2_misses);
     return out;
@@ -216,7 +219,7 @@ std::optional<std::string> Cache::Impl::invalidation_message(std::string_view ke
 void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
                                const detail::erased_value& value, const detail::TypeOps* ops,
                                std::chrono::milliseconds ttl, const l1::FillToken& token,
-                               bool overwrite, bool publish) {
+                               StoreMode mode) {
   std::string payload;
   try {
     payload = ops->encode(value.get());
@@ -233,10 +236,10 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
     l1_.drop(key, hash);  // keep no older copy either; the next read goes to Redis
     return;
   }
-  if (!has_redis()) return;
+  if (!has_redis() || !mode.write_l2) return;
   const std::string bytes = envelope(payload, d);
-  const auto message = publish ? invalidation_message(key) : std::nullopt;
-  if (store_->write(key, bytes, ttl, message, !overwrite).ok && publish) {
+  const auto message = mode.publish ? invalidation_message(key) : std::nullopt;
+  if (store_->write(key, bytes, ttl, message, !mode.overwrite).ok && mode.publish) {
     metrics::bump(counters_.invalidations_sent);
   }
 }
@@ -262,7 +265,8 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
     }
     detail::erased_value value = loader();
     metrics::bump(counters_.loads);
-    store_loaded(key, hash, value, ops, ttl, token, /*overwrite=*/true, /*publish=*/true);
+    store_loaded(key, hash, value, ops, ttl, token,
+                 {.write_l2 = !v.failed, .overwrite = true, .publish = true});
     metrics::bump(counters_.refreshes_ok);
     flights_.finish(key, joined.call, std::move(value), nullptr);
   } catch (...) {

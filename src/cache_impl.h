@@ -65,6 +65,14 @@ class Cache::Impl {
     std::uint64_t stale_after_s = 0;
     std::size_t payload_bytes = 0;  // the codec's bytes, for L1 accounting
     bool corrupt = false;           // bytes were there but unusable
+    bool failed = false;            // Redis did not answer (or the breaker is open)
+  };
+  // How store_loaded treats Redis.
+  struct StoreMode {
+    bool write_l2 = true;    // false after a failed read: Redis is likely down
+    bool overwrite = false;  // plain SET (refreshes, repairing corrupt bytes); else SET NX,
+                             // so a load never replaces a value another writer stored meanwhile
+    bool publish = false;    // also send an invalidation
   };
   // Reads and decodes one key from Redis; corrupt bytes count as a miss.
   L2Value l2_read(std::string_view key, const detail::TypeOps* ops);
@@ -73,12 +81,10 @@ class Cache::Impl {
                     const detail::TypeOps* ops, const l1::FillToken& token);
   // Stores a loaded value in L1 (token-checked) and Redis. If an invalidation
   // arrived while it loaded, the value is suspect and is stored nowhere.
-  // overwrite: plain SET (refreshes, repairing corrupt bytes); otherwise SET NX,
-  // so a load never replaces a value another writer stored meanwhile.
-  // publish: also send an invalidation. Encoding failures are counted, not thrown.
+  // Encoding failures are counted, not thrown.
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
-                    const l1::FillToken& token, bool overwrite, bool publish);
+                    const l1::FillToken& token, StoreMode mode);
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
                    const detail::TypeOps* ops, const detail::OwnedLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;

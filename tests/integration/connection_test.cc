@@ -56,7 +56,7 @@ TEST(Connection, NoRedisListeningIsNotAnError) {
   server.kill();
   const auto start = steady::now();
   Cache cache(o);  // must not throw, must not hang
-  EXPECT_LT(steady::now() - start, o.connect_timeout * 2 + 500ms);
+  EXPECT_LT(steady::now() - start, slack(o.connect_timeout * 2 + 500ms));
   EXPECT_FALSE(cache.redis_connected());
   EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, [] { return std::string("db"); }), "db");
   EXPECT_EQ(cache.get<std::string>("k"), "db");  // L1 still works
@@ -87,9 +87,9 @@ TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
     worst = std::max(worst, steady::now() - start);
   }
   server.resume();
-  // Generous margin: this checks for hangs, not speed. (The load path makes
-  // two Redis round trips: the read and the write.)
-  EXPECT_LT(worst, 2 * o.command_timeout + 400ms);
+  // One timeout per call (after a failed read the load skips the Redis write).
+  // Generous margin: this checks for hangs, not speed.
+  EXPECT_LT(worst, slack(o.command_timeout + 300ms));
   EXPECT_GT(cache.stats().redis_errors, 0u);
   // After SIGCONT the connections recover and L2 is used again.
   ASSERT_TRUE(eventually(

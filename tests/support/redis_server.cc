@@ -45,6 +45,15 @@ std::string redis_server_binary() {
 
 }  // namespace
 
+double slowdown() {
+  static const double factor = [] {
+    const char* env = std::getenv("MULTICACHE_TEST_SLOWDOWN");
+    const double f = env != nullptr ? std::atof(env) : 1.0;
+    return f >= 1.0 ? f : 1.0;
+  }();
+  return factor;
+}
+
 std::string unique_prefix() {
   static std::atomic<int> n{0};
   return "test:" + std::to_string(getpid()) + ":" + std::to_string(n.fetch_add(1)) + ":";

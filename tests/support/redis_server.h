@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -74,10 +75,19 @@ class RedisCli {
   redisContext* ctx_ = nullptr;
 };
 
+// Time bounds that catch hangs (not speed) are multiplied by this factor:
+// $MULTICACHE_TEST_SLOWDOWN (set by scripts/test.sh for sanitizer builds), default 1.
+double slowdown();
+template <class Rep, class Period>
+std::chrono::milliseconds slack(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count() * slowdown()));
+}
+
 // Polls cond every millisecond until it holds or limit passes; returns cond().
 template <class Cond>
 bool eventually(Cond cond, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto deadline = std::chrono::steady_clock::now() + slack(limit);
   while (!cond()) {
     if (std::chrono::steady_clock::now() >= deadline) return cond();
     struct timespec ts {
