@@ -8,11 +8,14 @@ namespace multicache::l2 {
 namespace {
 
 [[noreturn]] void fail(std::string_view why, std::string_view url) {
-  // Never echo credentials: show the URL only up to the scheme.
-  auto scheme_end = url.find("://");
-  std::string shown(scheme_end == std::string_view::npos ? std::string_view("<no scheme>")
-                                                         : url.substr(0, scheme_end + 3));
-  throw std::invalid_argument("redis_url: " + std::string(why) + " (in \"" + shown + "...\")");
+  // Never echo credentials: name the scheme only, and only when it looks like one.
+  std::string_view scheme = url.substr(0, url.find("://"));
+  const bool looks_like_scheme =
+      scheme.size() < url.size() && !scheme.empty() && scheme.size() <= 16 &&
+      scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+.-") == std::string_view::npos;
+  std::string msg = "redis_url: " + std::string(why);
+  if (looks_like_scheme) msg += " (in \"" + std::string(scheme) + "://...\")";
+  throw std::invalid_argument(msg);
 }
 
 int parse_int(std::string_view s, int lo, int hi, std::string_view what, std::string_view url) {

@@ -53,10 +53,11 @@ Decoded decode_envelope(std::string_view bytes) {
     d.payload.assign(body);
   } else if (flag == k_flag_snappy) {
     d.was_compressed = true;
-    // Uncompress validates lengths and offsets and fails on corrupt input.
+    // A Snappy element expands at most ~21x (a 3-byte copy of 64 bytes), so a
+    // header claiming more than 32x the body is corrupt: reject it before
+    // Uncompress allocates the claimed length. Uncompress validates the rest.
     std::size_t n = 0;
-    if (!snappy::GetUncompressedLength(body.data(), body.size(), &n) ||
-        n > (std::size_t{512} << 20) ||  // Redis strings are at most 512 MiB
+    if (!snappy::GetUncompressedLength(body.data(), body.size(), &n) || n > 32 * body.size() + 64 ||
         !snappy::Uncompress(body.data(), body.size(), &d.payload)) {
       d.payload.clear();
       d.error = decode_error::bad_compression;
