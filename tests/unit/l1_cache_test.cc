@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <multicache/multicache.hpp>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -196,6 +198,53 @@ TEST(L1OnlyCache, RemoveAndWorksWithoutRedis) {
   cache.remove("k");  // no Redis: nothing to fail
   EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
   EXPECT_FALSE(cache.redis_connected());
+}
+
+}  // namespace
+}  // namespace multicache
+
+namespace multicache {
+namespace {
+
+TEST(L1OnlyCache, TheRefreshExecutorStaysWithinItsBounds) {
+  auto clock = std::make_shared<ManualClock>();
+  Cache cache(
+      {.early_refresh_ratio = 0.5, .refresh_threads = 2, .refresh_queue_size = 16, .clock = clock});
+  constexpr int k_keys = 10000;
+  for (int i = 0; i < k_keys; ++i) cache.set<int>("k" + std::to_string(i), i, 10s);
+  clock->advance(6s);  // every key is stale now
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> running{0};
+  std::atomic<int> max_running{0};
+  std::atomic<int> calls{0};
+  for (int i = 0; i < k_keys; ++i) {
+    const int v = cache.get_or_load<int>("k" + std::to_string(i), 10s, [&, i] {
+      calls.fetch_add(1);
+      const int now = running.fetch_add(1) + 1;
+      int prev = max_running.load();
+      while (now > prev && !max_running.compare_exchange_weak(prev, now)) {
+      }
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return release; });
+      running.fetch_sub(1);
+      return i;
+    });
+    EXPECT_EQ(v, i);  // stale reads return at once
+  }
+  const Stats s = cache.stats();
+  EXPECT_LE(s.refreshes_started, 2u);
+  EXPECT_GE(s.refreshes_skipped, static_cast<std::uint64_t>(k_keys - 2 - 16));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  cache.close();
+  EXPECT_LE(max_running.load(), 2);
+  EXPECT_LE(calls.load(), 2 + 16);
 }
 
 }  // namespace

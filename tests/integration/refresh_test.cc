@@ -1,0 +1,132 @@
+// Background refresh before expiry, against a real Redis.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <barrier>
+#include <latch>
+#include <thread>
+
+#include "integration/test_types.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+class RefreshTest : public ::testing::Test {
+ protected:
+  RedisServer server_;
+  std::string prefix_ = unique_prefix();
+  Options options() const {
+    Options o = options_for(server_, prefix_);
+    o.early_refresh_ratio = 0.5;
+    return o;
+  }
+};
+
+TEST_F(RefreshTest, AStaleReadReturnsAtOnceAndOneReloadReplacesBothLevels) {
+  Cache cache(options());
+  std::atomic<int> loads{0};
+  auto loader = [&loads] {
+    const int n = loads.fetch_add(1) + 1;
+    if (n > 1) std::this_thread::sleep_for(300ms);  // the refresh is slow
+    return "v" + std::to_string(n);
+  };
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, loader), "v1");
+  std::this_thread::sleep_for(1200ms);  // past 2 s * 0.5: stale, not expired
+
+  constexpr int k_readers = 100;
+  std::barrier start(k_readers);
+  std::atomic<long> worst_us{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < k_readers; ++i) {
+    readers.emplace_back([&] {
+      start.arrive_and_wait();
+      const auto t0 = steady::now();
+      const std::string v = cache.get_or_load<std::string>("k", 2s, loader);
+      const long us =
+          std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count();
+      long prev = worst_us.load();
+      while (us > prev && !worst_us.compare_exchange_weak(prev, us)) {
+      }
+      EXPECT_EQ(v, "v1");  // the old value, at once
+    });
+  }
+  for (auto& t : readers) t.join();
+  // Well under the loader's 300 ms: nobody waited for the refresh.
+  EXPECT_LT(worst_us.load(), std::chrono::microseconds(slack(150ms)).count());
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == 1; }));
+  EXPECT_EQ(loads.load(), 2);  // exactly one reload for 100 stale reads
+  EXPECT_EQ(cache.get<std::string>("k"), "v2");
+  RedisCli cli(server_);
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v2");
+  EXPECT_GT(cli.cmd({"PTTL", prefix_ + "k"}).integer, 1500);  // a full new ttl
+}
+
+TEST_F(RefreshTest, AFailingRefreshKeepsServingTheOldValueUntilExpiry) {
+  Cache cache(options());
+  std::atomic<int> loads{0};
+  auto loader = [&loads]() -> std::string {
+    if (loads.fetch_add(1) == 0) return "v1";
+    throw std::runtime_error("database down");
+  };
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, loader), "v1");
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, loader), "v1");  // stale, refresh fails
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_failed >= 1; }));
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, loader), "v1");  // still served
+  std::this_thread::sleep_for(1000ms);                               // now past the 2 s expiry
+  EXPECT_THROW(cache.get_or_load<std::string>("k", 2s, loader), std::runtime_error);
+}
+
+TEST_F(RefreshTest, ARefreshTellsOtherInstancesToDropTheirCopy) {
+  Cache a(options());
+  Cache b(options());
+  std::atomic<int> loads{0};
+  auto loader = [&loads] { return "v" + std::to_string(loads.fetch_add(1) + 1); };
+  EXPECT_EQ(a.get_or_load<std::string>("k", 2s, loader), "v1");
+  EXPECT_EQ(b.get<std::string>("k"), "v1");  // b holds it in L1
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(a.get_or_load<std::string>("k", 2s, loader), "v1");  // triggers the refresh
+  ASSERT_TRUE(eventually([&] { return b.stats().invalidations_received >= 1; }));
+  EXPECT_EQ(b.get<std::string>("k"), "v2");
+}
+
+TEST_F(RefreshTest, AValueReadFromRedisAlreadyStaleIsRefreshed) {
+  // Another instance (Go, say) wrote it long ago: stale-after is in the past.
+  RedisCli cli(server_);
+  cli.cmd({"SET", prefix_ + "old", std::string(8, '\0') + std::string(1, '\0') + "ancient", "PX",
+           "60000"});
+  Cache cache(options());
+  EXPECT_EQ(cache.get_or_load<std::string>("old", 60s, [] { return std::string("renewed"); }),
+            "ancient");  // served at once...
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == 1; }));
+  std::string raw;  // ...and renewed in the background
+  ASSERT_TRUE(cli.get(prefix_ + "old", &raw));
+  EXPECT_EQ(raw.substr(9), "renewed");
+}
+
+TEST_F(RefreshTest, CloseWaitsForRunningRefreshes) {
+  std::latch entered(1);
+  std::atomic<bool> finished{false};
+  {
+    Cache cache(options());
+    cache.get_or_load<std::string>("k", 2s, [] { return std::string("v1"); });
+    std::this_thread::sleep_for(1100ms);
+    cache.get_or_load<std::string>("k", 2s, [&] {
+      entered.count_down();
+      std::this_thread::sleep_for(200ms);
+      finished = true;
+      return std::string("v2");
+    });
+    entered.wait();
+    cache.close();  // must not return while the loader runs
+    EXPECT_TRUE(finished.load());
+  }
+}
+
+}  // namespace
+}  // namespace multicache::test
