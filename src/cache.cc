@@ -26,8 +26,10 @@ void Cache::check_ttl(std::chrono::milliseconds ttl) {
   if (ttl.count() <= 0) throw std::invalid_argument("ttl: must be positive");
 }
 
-Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops, void* out) {
-  const auto r = impl_->l1_.find(key, l1::L1Cache::hash(key), ops, impl_->now_ns(), out);
+Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops, void* out,
+                               bool claim_refresh) {
+  const auto r =
+      impl_->l1_.find(key, l1::L1Cache::hash(key), ops, impl_->now_ns(), out, claim_refresh);
   if (r == l1::lookup_result::miss) {
     impl_->counters_.l1_misses.add();
     return l1_status::miss;
@@ -78,6 +80,10 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
     }
   } catch (...) {
     metrics::bump(m.counters_.load_errors);
+    if (auto stale = m.stale_on_error(key, hash, ops)) {  // stale-if-error
+      m.flights_.finish(key, joined.call, stale, nullptr);
+      return {std::move(stale), false};
+    }
     m.flights_.finish(key, joined.call, nullptr, std::current_exception());
     throw;
   }
@@ -114,6 +120,7 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
   const std::uint64_t hash = l1::L1Cache::hash(key);
   const std::string payload = ops->encode(value.get());  // a codec error reaches the caller
   m.l1_.erase(key, hash);
+  ttl = m.jittered(ttl);
   const Impl::Deadlines d = m.deadlines_for(ttl);
   if (m.has_redis()) {
     const l2::Status st =
@@ -149,6 +156,7 @@ Stats Cache::stats() const {
   s.loads = get(c.loads);
   s.load_errors = get(c.load_errors);
   s.shared_loads = get(c.shared_loads);
+  s.stale_served_on_error = get(c.stale_served_on_error);
   s.redis_errors = get(c.redis_errors);
   s.decode_errors = get(c.decode_errors);
   s.encode_errors = get(c.encode_errors);

@@ -113,6 +113,24 @@ l1::InsertRequest Cache::Impl::insert_request(std::string_view key,
   return req;
 }
 
+std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) const {
+  if (opts_.ttl_jitter <= 0.0) return ttl;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> cut(0.0, opts_.ttl_jitter);
+  const auto ms = static_cast<std::int64_t>(static_cast<double>(ttl.count()) * (1.0 - cut(rng)));
+  return std::chrono::milliseconds(std::max<std::int64_t>(1, ms));
+}
+
+detail::erased_value Cache::Impl::stale_on_error(std::string_view key, std::uint64_t hash,
+                                                 const detail::TypeOps* ops) {
+  if (opts_.stale_if_error.count() <= 0) return nullptr;
+  detail::erased_value v;
+  const std::int64_t grace_ns = opts_.stale_if_error.count() * 1'000'000;
+  if (!l1_.find_expired_within(key, hash, ops, now_ns(), grace_ns, &v)) return nullptr;
+  metrics::bump(counters_.stale_served_on_error);
+  return v;
+}
+
 std::string Cache::Impl::envelope(std::string_view payload, const Deadlines& d) const {
   return wire::encode_envelope(d.stale_after_s, payload,
                                {opts_.compression, opts_.compression_min_bytes});
@@ -228,6 +246,7 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
     log(log_level::warning, "a loaded value could not be encoded; it is returned but not cached");
     return;
   }
+  ttl = jittered(ttl);
   const Deadlines d = deadlines_for(ttl);
   if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
   const auto inserted =

@@ -49,6 +49,11 @@ class Cache::Impl {
     std::uint64_t stale_after_s;
   };
   Deadlines deadlines_for(std::chrono::milliseconds ttl) const;
+  // ttl shortened by a random fraction below Options::ttl_jitter (at least 1 ms).
+  std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
+  // Stale-if-error: an expired L1 value within the grace period, or null.
+  detail::erased_value stale_on_error(std::string_view key, std::uint64_t hash,
+                                      const detail::TypeOps* ops);
   l1::InsertRequest insert_request(std::string_view key, const detail::erased_value& value,
                                    const detail::TypeOps* ops, std::size_t payload_bytes,
                                    const Deadlines& d) const;

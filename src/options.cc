@@ -49,6 +49,10 @@ void Options::validate() const {
     invalid("metrics_prefix", "must match [a-zA-Z_:][a-zA-Z0-9_:]*");
   }
   if (l1_ttl.count() < 0) invalid("l1_ttl", "must not be negative (0 = no cap)");
+  if (stale_if_error.count() < 0) invalid("stale_if_error", "must not be negative (0 = off)");
+  if (!(ttl_jitter >= 0.0 && ttl_jitter <= 0.5)) {
+    invalid("ttl_jitter", "must be within [0, 0.5], got " + std::to_string(ttl_jitter));
+  }
   if (connect_timeout.count() <= 0) invalid("connect_timeout", "must be positive");
   if (command_timeout.count() <= 0) invalid("command_timeout", "must be positive");
   if (pool_size < 1 || pool_size > 64) invalid("pool_size", "must be within [1, 64]");

@@ -95,7 +95,9 @@ class Cache {
     bool needs_refresh = false;  // the value came from Redis already stale
   };
 
-  l1_status lookup(std::string_view key, const detail::TypeOps* ops, void* out);
+  // claim_refresh: a stale hit claims the key's refresh (get() cannot refresh: it has no loader).
+  l1_status lookup(std::string_view key, const detail::TypeOps* ops, void* out,
+                   bool claim_refresh = true);
   l1_status lookup_shared(std::string_view key, const detail::TypeOps* ops,
                           detail::erased_value* out);
   Fetched fetch(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
@@ -188,7 +190,7 @@ template <codable T>
 std::optional<T> Cache::get(std::string_view key) {
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   std::optional<T> out;
-  if (lookup(key, ops, &out) != l1_status::miss) return out;
+  if (lookup(key, ops, &out, /*claim_refresh=*/false) != l1_status::miss) return out;
   detail::erased_value v = read(key, ops);
   if (!v) return std::nullopt;
   return *static_cast<const T*>(v.get());

@@ -80,6 +80,16 @@ struct Options {
   // entry's TTL alone bounds it). Default 0.
   std::chrono::milliseconds l1_ttl{0};
 
+  // Stale-if-error: when a load fails (the loader throws and Redis has no
+  // usable value), an L1 value that expired less than this long ago is
+  // returned instead of the exception. 0 = off. Default 0.
+  std::chrono::milliseconds stale_if_error{0};
+
+  // TTL jitter: every stored entry's ttl is shortened by a random fraction in
+  // [0, ttl_jitter), so keys loaded together do not expire together.
+  // Range [0, 0.5]. Default 0 (off).
+  double ttl_jitter = 0.0;
+
   // Time allowed to establish a Redis connection (TCP + AUTH + SELECT). > 0. Default 1 s.
   std::chrono::milliseconds connect_timeout{1000};
   // Time allowed for one Redis round trip (a pipeline of commands). > 0. Default 250 ms.

@@ -12,13 +12,14 @@ namespace multicache {
 
 struct Stats {
   // Reads.
-  std::uint64_t l1_hits = 0;       // served from L1 (fresh or stale)
-  std::uint64_t l1_misses = 0;     // not in L1 (absent, expired or other type)
-  std::uint64_t l2_hits = 0;       // served from Redis
-  std::uint64_t l2_misses = 0;     // absent in Redis (or unusable bytes)
-  std::uint64_t loads = 0;         // loader calls that returned a value
-  std::uint64_t load_errors = 0;   // loader calls that threw
-  std::uint64_t shared_loads = 0;  // callers that waited on another caller's load/read
+  std::uint64_t l1_hits = 0;                // served from L1 (fresh or stale)
+  std::uint64_t l1_misses = 0;              // not in L1 (absent, expired or other type)
+  std::uint64_t l2_hits = 0;                // served from Redis
+  std::uint64_t l2_misses = 0;              // absent in Redis (or unusable bytes)
+  std::uint64_t loads = 0;                  // loader calls that returned a value
+  std::uint64_t load_errors = 0;            // loader calls that threw
+  std::uint64_t shared_loads = 0;           // callers that waited on another caller's load/read
+  std::uint64_t stale_served_on_error = 0;  // expired values returned by stale_if_error
 
   // Errors.
   std::uint64_t redis_errors = 0;   // failed or timed-out Redis round trips

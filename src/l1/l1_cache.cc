@@ -36,7 +36,8 @@ L1Cache::~L1Cache() = default;
 
 template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
-                                 const detail::TypeOps* ops, std::int64_t now_ns, CopyFn copy) {
+                                 const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
+                                 CopyFn copy) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
   auto it = s.map.find(key);
@@ -47,7 +48,7 @@ lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
     e.referenced.store(true, std::memory_order_relaxed);
   }
   copy(e);
-  if (e.stale_at_ns <= now_ns && !e.refresh_claimed.load(std::memory_order_relaxed) &&
+  if (claim && e.stale_at_ns <= now_ns && !e.refresh_claimed.load(std::memory_order_relaxed) &&
       !e.refresh_claimed.exchange(true, std::memory_order_acq_rel)) {
     return lookup_result::stale;
   }
@@ -55,15 +56,27 @@ lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
 }
 
 lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                            std::int64_t now_ns, void* out) {
-  return find_impl(key, hash, ops, now_ns,
+                            std::int64_t now_ns, void* out, bool claim) {
+  return find_impl(key, hash, ops, now_ns, claim,
                    [&](const Entry& e) { ops->copy_out(e.value.get(), out); });
 }
 
 lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
                                    const detail::TypeOps* ops, std::int64_t now_ns,
                                    detail::erased_value* out) {
-  return find_impl(key, hash, ops, now_ns, [&](const Entry& e) { *out = e.value; });
+  return find_impl(key, hash, ops, now_ns, true, [&](const Entry& e) { *out = e.value; });
+}
+
+bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
+                                  const detail::TypeOps* ops, std::int64_t now_ns,
+                                  std::int64_t grace_ns, detail::erased_value* out) {
+  Shard& s = shard_for(hash);
+  util::ReaderLock lock(s.mu);
+  auto it = s.map.find(key);
+  if (it == s.map.end() || it->second->ops != ops) return false;
+  if (it->second->expires_at_ns + grace_ns <= now_ns) return false;
+  *out = it->second->value;
+  return true;
 }
 
 FillToken L1Cache::fill_token(std::uint64_t hash) const {

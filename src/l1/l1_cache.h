@@ -71,11 +71,17 @@ class L1Cache {
 
   // On hit or stale, copies the value into *out with ops->copy_out.
   // An entry of another type, or expired at now_ns, is a miss.
+  // claim = false: a stale entry reads as a plain hit and stays unclaimed.
   lookup_result find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                     std::int64_t now_ns, void* out);
+                     std::int64_t now_ns, void* out, bool claim = true);
   // Like find, but hands out the shared value itself.
   lookup_result find_shared(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                             std::int64_t now_ns, detail::erased_value* out);
+
+  // An entry of this type that expired less than grace_ns ago (or has not
+  // expired): for stale-if-error. Does not touch reference bits or claims.
+  bool find_expired_within(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                           std::int64_t now_ns, std::int64_t grace_ns, detail::erased_value* out);
 
   FillToken fill_token(std::uint64_t hash) const;
 
@@ -115,7 +121,7 @@ class L1Cache {
   Shard& shard_for(std::uint64_t hash) const { return *shards_[(hash >> 48) & mask_]; }
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                          std::int64_t now_ns, CopyFn copy);
+                          std::int64_t now_ns, bool claim, CopyFn copy);
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
