@@ -1,0 +1,113 @@
+// l1_bench — L1 hit throughput of Cache::get_or_load next to its baselines,
+// in one run: the Go library's design (mutex + list + map, copying out) and an
+// unsynchronized std::unordered_map::find (the limit).
+//
+// Workload: 100k keys of ~20 bytes, 100-byte values, all cached; reads follow
+// Zipf(0.99). Compare items_per_second (total across threads).
+#include <benchmark/benchmark.h>
+
+#include <multicache/multicache.hpp>
+#include <unordered_map>
+
+#include "baseline/mutex_lru.h"
+#include "workload.h"
+
+namespace multicache::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t k_keys = 100000;
+constexpr std::size_t k_trace = 1 << 20;
+
+struct User {
+  int id = 0;
+  std::string name;
+  std::string email;
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(User, id, name, email)
+};
+
+struct World {
+  std::vector<std::string> keys = make_keys(k_keys);
+  std::vector<std::uint32_t> trace = zipf_trace(k_keys, 0.99, k_trace, 42);
+  std::string value = std::string(100, 'v');
+  Cache cache{{.l1_max_items = 2 * k_keys, .l1_max_memory_mb = 1024}};
+  Cache user_cache{{.l1_max_items = 2 * k_keys, .l1_max_memory_mb = 1024}};
+  MutexLru lru{2 * k_keys};
+  std::unordered_map<std::string, std::string> map;
+
+  World() {
+    for (const auto& k : keys) {
+      cache.set<std::string>(k, value, 1h);
+      user_cache.set<User>(k, User{7, "Ada Lovelace", "ada@example.com"}, 1h);
+      lru.put(k, value);
+      map.emplace(k, value);
+    }
+  }
+};
+
+World& world() {
+  static World w;
+  return w;
+}
+
+template <class Fn>
+void run(benchmark::State& state, Fn&& fn) {
+  World& w = world();
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    fn(w, w.keys[w.trace[i & (k_trace - 1)]]);
+    ++i;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void BM_multicache_string(benchmark::State& state) {
+  run(state, [](World& w, const std::string& k) {
+    std::string v = w.cache.get_or_load<std::string>(k, 1h, [] { return std::string(); });
+    benchmark::DoNotOptimize(v);
+  });
+}
+
+void BM_multicache_user(benchmark::State& state) {
+  run(state, [](World& w, const std::string& k) {
+    User u = w.user_cache.get_or_load<User>(k, 1h, [] { return User{}; });
+    benchmark::DoNotOptimize(u);
+  });
+}
+
+void BM_multicache_shared(benchmark::State& state) {
+  run(state, [](World& w, const std::string& k) {
+    auto u = w.user_cache.get_or_load_shared<User>(k, 1h, [] { return User{}; });
+    benchmark::DoNotOptimize(u);
+  });
+}
+
+void BM_baseline_mutex_lru(benchmark::State& state) {
+  run(state, [](World& w, const std::string& k) {
+    auto v = w.lru.get(k);
+    benchmark::DoNotOptimize(v);
+  });
+}
+
+void BM_limit_unordered_map(benchmark::State& state) {
+  if (state.threads() > 1) {
+    state.SkipWithError("unsynchronized: single thread only");
+    return;
+  }
+  run(state, [](World& w, const std::string& k) {
+    auto it = w.map.find(k);
+    benchmark::DoNotOptimize(it);
+  });
+}
+
+BENCHMARK(BM_multicache_string)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_multicache_user)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_multicache_shared)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_baseline_mutex_lru)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_limit_unordered_map)->Threads(1)->UseRealTime();
+
+}  // namespace
+}  // namespace multicache::bench
+
+BENCHMARK_MAIN();

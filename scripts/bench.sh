@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the benchmarks (Release, build-bench/) and runs them, printing the
+# tables the README quotes. Each table comes from one run, side by side with
+# its baseline, so ratios are meaningful on a noisy machine.
+#   scripts/bench.sh            all suites
+#   MIN_TIME=2 scripts/bench.sh longer runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+command -v python3 >/dev/null 2>&1 || {
+  as_root=(); [ "$(id -u)" -ne 0 ] && as_root=(sudo)
+  "${as_root[@]}" apt-get install -y -qq python3-minimal >/dev/null
+}
+BUILD_DIR=build-bench BUILD_TYPE=Release ./scripts/build.sh -DMULTICACHE_BUILD_BENCH=ON \
+  -DMULTICACHE_BUILD_TESTS=OFF -DMULTICACHE_BUILD_EXAMPLES=OFF >/dev/null
+min_time=${MIN_TIME:-1}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo
+build-bench/bench/l1_bench --benchmark_min_time="$min_time" --benchmark_format=json \
+  >"$out/l1.json" 2>/dev/null
+build-bench/bench/compression_bench --benchmark_min_time="$min_time" --benchmark_format=json \
+  >"$out/compression.json" 2>/dev/null
+python3 - "$out/l1.json" "$out/compression.json" <<'PY'
+import json, sys
+l1 = json.load(open(sys.argv[1]))["benchmarks"]
+rate = {}
+for b in l1:
+    if "error_occurred" in b: continue
+    name, threads = b["name"].split("/")[0], b["threads"]
+    rate[(name, threads)] = b["items_per_second"] / 1e6
+print("L1 hit throughput, Mops/s total (100k keys, 100-byte values, Zipf 0.99):")
+print()
+print("| what | 1 thread | 2 threads | vs mutex-LRU, 2 threads |")
+print("|---|---|---|---|")
+base2 = rate.get(("BM_baseline_mutex_lru", 2))
+labels = [("BM_multicache_string", "`get_or_load<std::string>`"),
+          ("BM_multicache_user", "`get_or_load<User>` (decoded object, no JSON parse)"),
+          ("BM_multicache_shared", "`get_or_load_shared<User>` (no copy)"),
+          ("BM_baseline_mutex_lru", "baseline: mutex + list + map LRU (the Go library's design)"),
+          ("BM_limit_unordered_map", "limit: unsynchronized `unordered_map::find`")]
+for key, label in labels:
+    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
+    f = lambda v: f"{v:.2f}" if v else "–"
+    ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
+    print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+print()
+comp = json.load(open(sys.argv[2]))["benchmarks"]
+row = {}
+for b in comp:
+    row[b["name"]] = b
+print("Snappy compression (stored bytes include the 9-byte header; times per value):")
+print()
+print("| payload | raw bytes | stored with compression | saved | encode raw / snappy | decode raw / snappy |")
+print("|---|---|---|---|---|---|")
+for big, label in [(0, "200-byte JSON object"), (1, "JSON array of 1,000 users")]:
+    raw = row[f"BM_encode/big:{big}/snappy:0"]
+    zs = row[f"BM_encode/big:{big}/snappy:1"]
+    dr = row[f"BM_decode/big:{big}/snappy:0"]
+    dz = row[f"BM_decode/big:{big}/snappy:1"]
+    us = lambda b: f"{b['real_time'] / 1000:.2f} µs" if b["time_unit"] == "ns" else f"{b['real_time']} {b['time_unit']}"
+    print(f"| {label} | {int(raw['stored_bytes'])} | {int(zs['stored_bytes'])} (Snappy alone: {int(zs['snappy_bytes'])}) | {zs['saved_pct']:.1f}% | {us(raw)} / {us(zs)} | {us(dr)} / {us(dz)} |")
+PY
+echo
+build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"
