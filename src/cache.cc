@@ -72,8 +72,9 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
       } else {
         out.value = loader();
         metrics::bump(m.counters_.loads);
-        m.store_loaded(key, hash, out.value, ops, ttl, token,
-                       {.write_l2 = !v.failed, .overwrite = v.corrupt, .publish = false});
+        m.store_loaded(
+            key, hash, out.value, ops, ttl, token,
+            {.write_l2 = !v.failed, .overwrite = v.corrupt, .publish = false, .wait = false});
       }
     } else {
       out.needs_refresh = again == l1::lookup_result::stale;

@@ -59,7 +59,8 @@ Cache::Impl::Impl(Options options)
   };
   client_ = std::make_unique<l2::RedisClient>(l2::ClientSettings{cs, opts_.pool_size});
   store_ = std::make_unique<l2::RedisStore>(
-      [this](std::vector<std::string> cmds) { return exec(std::move(cmds)); }, opts_.key_prefix,
+      [this](std::vector<std::string> cmds) { return exec(std::move(cmds)); },
+      [this](std::vector<std::string> cmds) { exec_async(std::move(cmds)); }, opts_.key_prefix,
       opts_.pubsub_channel);
   subscriber_ = std::make_unique<sync::Subscriber>(
       client_->loop(), cs, opts_.pubsub_channel,
@@ -170,6 +171,21 @@ l2::Result Cache::Impl::exec(std::vector<std::string> commands) {
   return r;
 }
 
+void Cache::Impl::exec_async(std::vector<std::string> commands) {
+  if (closed_.load(std::memory_order_acquire) || client_ == nullptr) return;
+  auto generation = breaker_.admit();
+  if (!generation) {
+    metrics::bump(counters_.breaker_rejections);
+    return;
+  }
+  client_->submit(std::move(commands), [this, gen = *generation](l2::Result r) {
+    bool replied_ok = r.ok;
+    for (const auto& reply : r.replies) replied_ok = replied_ok && !reply.is_error();
+    breaker_.record(gen, r.ok);
+    if (!replied_ok) metrics::bump(counters_.redis_errors);
+  });
+}
+
 Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::TypeOps* ops) {
   L2Value out;
   if (!has_redis()) return out;
@@ -258,6 +274,11 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
   if (!has_redis() || !mode.write_l2) return;
   const std::string bytes = envelope(payload, d);
   const auto message = mode.publish ? invalidation_message(key) : std::nullopt;
+  if (!mode.wait) {
+    store_->write_async(key, bytes, ttl, message, !mode.overwrite);
+    if (mode.publish) metrics::bump(counters_.invalidations_sent);
+    return;
+  }
   if (store_->write(key, bytes, ttl, message, !mode.overwrite).ok && mode.publish) {
     metrics::bump(counters_.invalidations_sent);
   }

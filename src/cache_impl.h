@@ -62,6 +62,8 @@ class Cache::Impl {
   // Redis, with the breaker and error counting; false/empty when L1-only or closed.
   bool has_redis() const { return store_ != nullptr && !closed_.load(std::memory_order_acquire); }
   l2::Result exec(std::vector<std::string> commands);
+  // exec without waiting: the outcome is recorded (breaker, counters) when it comes.
+  void exec_async(std::vector<std::string> commands);
 
   struct L2Value {
     detail::erased_value value;                // null: miss or error
@@ -78,6 +80,7 @@ class Cache::Impl {
     bool overwrite = false;  // plain SET (refreshes, repairing corrupt bytes); else SET NX,
                              // so a load never replaces a value another writer stored meanwhile
     bool publish = false;    // also send an invalidation
+    bool wait = true;        // false: do not wait for Redis's reply (the caller's load path)
   };
   // Reads and decodes one key from Redis; corrupt bytes count as a miss.
   L2Value l2_read(std::string_view key, const detail::TypeOps* ops);

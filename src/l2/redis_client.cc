@@ -18,22 +18,41 @@ struct RedisClient::Batch {
   std::size_t remaining MC_GUARDED_BY(mu) = 0;
   bool done MC_GUARDED_BY(mu) = false;
   std::string error MC_GUARDED_BY(mu);
+  Callback on_done MC_GUARDED_BY(mu);  // submit() only; runs once, outside mu
 
   void fail(std::string why) {
-    util::MutexLock lock(mu);
-    if (done) return;
-    done = true;
-    error = std::move(why);
-    cv.notify_all();
+    Callback cb;
+    Result r;
+    {
+      util::MutexLock lock(mu);
+      if (done) return;
+      done = true;
+      error = std::move(why);
+      cv.notify_all();
+      if (on_done) {
+        cb = std::move(on_done);
+        r.error = error;
+      }
+    }
+    if (cb) cb(std::move(r));
   }
   void reply(std::size_t i, const redisReply* r) {
-    util::MutexLock lock(mu);
-    if (done) return;
-    replies[i] = Reply::from_hiredis(r);
-    if (--remaining == 0) {
+    Callback cb;
+    Result res;
+    {
+      util::MutexLock lock(mu);
+      if (done) return;
+      replies[i] = Reply::from_hiredis(r);
+      if (--remaining != 0) return;
       done = true;
       cv.notify_all();
+      if (on_done) {
+        cb = std::move(on_done);
+        res.ok = true;
+        res.replies = std::move(replies);
+      }
     }
+    if (cb) cb(std::move(res));
   }
 };
 
@@ -128,6 +147,31 @@ Result RedisClient::execute(std::vector<std::string> commands) {
   result.ok = true;
   result.replies = std::move(batch->replies);
   return result;
+}
+
+void RedisClient::submit(std::vector<std::string> commands, Callback done) {
+  Result early;
+  if (commands.empty()) {
+    early.ok = true;
+  } else if (stopped_.load(std::memory_order_acquire)) {
+    early.error = "client stopped";
+  } else if (!connected()) {
+    early.error = "not connected";
+  } else {
+    auto batch = std::make_shared<Batch>();
+    {
+      util::MutexLock lock(batch->mu);
+      batch->replies.resize(commands.size());
+      batch->remaining = commands.size();
+      batch->on_done = std::move(done);
+    }
+    batch->commands = std::move(commands);
+    if (loop_->post([this, batch] { dispatch(batch); })) return;
+    util::MutexLock lock(batch->mu);
+    done = std::move(batch->on_done);
+    early.error = "client stopped";
+  }
+  if (done) done(std::move(early));
 }
 
 void RedisClient::dispatch(const std::shared_ptr<Batch>& batch) {

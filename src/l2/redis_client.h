@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,13 @@ class RedisClient {
   RedisClient& operator=(const RedisClient&) = delete;
 
   Result execute(std::vector<std::string> commands);
+
+  using Callback = std::function<void(Result)>;
+  // Sends without waiting. done runs exactly once: on the loop thread when the
+  // replies arrive or the connection fails (a reply overdue by the command
+  // timeout fails the connection), or on the caller's thread when the
+  // pipeline cannot be sent at all. done must be quick and must not throw.
+  void submit(std::vector<std::string> commands, Callback done);
 
   // True while at least one connection is ready.
   bool connected() const { return ready_count_.load(std::memory_order_acquire) > 0; }

@@ -2,8 +2,11 @@
 
 namespace multicache::l2 {
 
-RedisStore::RedisStore(Exec exec, std::string key_prefix, std::string channel)
-    : exec_(std::move(exec)), key_prefix_(std::move(key_prefix)), channel_(std::move(channel)) {}
+RedisStore::RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel)
+    : exec_(std::move(exec)),
+      exec_async_(std::move(exec_async)),
+      key_prefix_(std::move(key_prefix)),
+      channel_(std::move(channel)) {}
 
 std::string RedisStore::full_key(std::string_view key) const {
   std::string k;
@@ -40,16 +43,29 @@ ReadResult RedisStore::read(std::string_view key) const {
   return out;
 }
 
-Status RedisStore::write(std::string_view key, std::string_view bytes,
-                         std::chrono::milliseconds ttl, const std::optional<std::string>& message,
-                         bool only_if_absent) const {
+std::vector<std::string> RedisStore::write_commands(std::string_view key, std::string_view bytes,
+                                                    std::chrono::milliseconds ttl,
+                                                    const std::optional<std::string>& message,
+                                                    bool only_if_absent) const {
   std::vector<std::string> cmds;
   const std::string k = full_key(key);
   const std::string px = std::to_string(ttl.count());
   cmds.push_back(only_if_absent ? format_command({"SET", k, bytes, "PX", px, "NX"})
                                 : format_command({"SET", k, bytes, "PX", px}));
   if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
-  return run(std::move(cmds), nullptr);
+  return cmds;
+}
+
+Status RedisStore::write(std::string_view key, std::string_view bytes,
+                         std::chrono::milliseconds ttl, const std::optional<std::string>& message,
+                         bool only_if_absent) const {
+  return run(write_commands(key, bytes, ttl, message, only_if_absent), nullptr);
+}
+
+void RedisStore::write_async(std::string_view key, std::string_view bytes,
+                             std::chrono::milliseconds ttl,
+                             const std::optional<std::string>& message, bool only_if_absent) const {
+  exec_async_(write_commands(key, bytes, ttl, message, only_if_absent));
 }
 
 Status RedisStore::remove(std::string_view key, const std::optional<std::string>& message) const {

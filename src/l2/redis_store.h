@@ -34,7 +34,9 @@ struct ReadResult {
 class RedisStore {
  public:
   using Exec = std::function<Result(std::vector<std::string>)>;
-  RedisStore(Exec exec, std::string key_prefix, std::string channel);
+  // Sends a pipeline without waiting; the function reports the outcome itself.
+  using ExecAsync = std::function<void(std::vector<std::string>)>;
+  RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel);
 
   // GET and PTTL of one key in one round trip.
   ReadResult read(std::string_view key) const;
@@ -42,6 +44,9 @@ class RedisStore {
   // round trip. With only_if_absent, an existing value is left alone (ok).
   Status write(std::string_view key, std::string_view bytes, std::chrono::milliseconds ttl,
                const std::optional<std::string>& message, bool only_if_absent = false) const;
+  // write() without waiting for the reply (failures are counted by exec_async).
+  void write_async(std::string_view key, std::string_view bytes, std::chrono::milliseconds ttl,
+                   const std::optional<std::string>& message, bool only_if_absent) const;
   // DEL key, then PUBLISH message (when given), in one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
 
@@ -49,8 +54,13 @@ class RedisStore {
 
  private:
   Status run(std::vector<std::string> commands, std::vector<Reply>* replies) const;
+  std::vector<std::string> write_commands(std::string_view key, std::string_view bytes,
+                                          std::chrono::milliseconds ttl,
+                                          const std::optional<std::string>& message,
+                                          bool only_if_absent) const;
 
   Exec exec_;
+  ExecAsync exec_async_;
   std::string key_prefix_;
   std::string channel_;
 };

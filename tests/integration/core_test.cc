@@ -40,7 +40,10 @@ TEST_F(CoreTest, EachLevelHitAndMissPath) {
   EXPECT_EQ(s.loads, 1u);
   EXPECT_EQ(s.redis_errors, 0u);
 
-  // A second instance misses L1, hits L2, never calls its loader.
+  // A second instance misses L1, hits L2, never calls its loader. (The load
+  // wrote Redis without making its caller wait: let the write land first.)
+  RedisCli cli(server_);
+  ASSERT_TRUE(eventually([&] { return cli.cmd({"EXISTS", prefix_ + "u1"}).integer == 1; }));
   Cache other(options());
   EXPECT_EQ(other.get_or_load<User>("u1", 10s, []() -> User { throw std::logic_error("no"); }),
             (User{1, "ada"}));

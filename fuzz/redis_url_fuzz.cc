@@ -1,0 +1,39 @@
+// libFuzzer target: l2::parse_redis_url on arbitrary bytes.
+//
+// std::invalid_argument (documented, message starting "redis_url: ") is the
+// only expected failure; any other exception escapes and libFuzzer reports it.
+// An accepted URL must give a usable endpoint: port in [1, 65535], db >= 0,
+// and exactly one of host / unix_path.
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "l2/redis_url.h"
+
+namespace {
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace multicache::l2;
+  const std::string_view url(reinterpret_cast<const char*>(data), size);
+  Endpoint ep;
+  try {
+    ep = parse_redis_url(url);
+  } catch (const std::invalid_argument& e) {
+    check(std::string_view(e.what()).starts_with("redis_url: "));
+    return 0;
+  }
+  check(ep.port >= 1 && ep.port <= 65535);
+  check(ep.db >= 0);
+  check(ep.host.empty() != ep.unix_path.empty());
+  check(ep.is_unix() == !ep.unix_path.empty());
+  check(!ep.describe().empty());
+  return 0;
+}
