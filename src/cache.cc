@@ -124,8 +124,8 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
   ttl = m.jittered(ttl);
   const Impl::Deadlines d = m.deadlines_for(ttl);
   if (m.has_redis()) {
-    const l2::Status st =
-        m.store_->write(key, m.envelope(payload, d), ttl, m.invalidation_message(key));
+    const l2::Status st = m.store_->write(key, m.envelope(payload, d), d.expires_at_unix_ms,
+                                          m.invalidation_message(key));
     m.l1_.erase(key, hash);
     if (!st.ok) throw RedisError("set(" + std::string(key) + "): " + st.error);
     metrics::bump(m.counters_.invalidations_sent);

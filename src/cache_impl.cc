@@ -96,7 +96,9 @@ Cache::Impl::Deadlines Cache::Impl::deadlines_for(std::chrono::milliseconds ttl)
   d.now_ns = now_ns();
   d.expires_at_ns = d.now_ns + life_ns;
   d.stale_at_ns = d.now_ns + std::min(stale_ns, life_ns);
-  d.stale_after_s = static_cast<std::uint64_t>((wall_ns() + stale_ns) / 1'000'000'000);
+  const std::int64_t wall = wall_ns();
+  d.stale_after_s = static_cast<std::uint64_t>((wall + stale_ns) / 1'000'000'000);
+  d.expires_at_unix_ms = (wall + ttl_ns) / 1'000'000;
   return d;
 }
 
@@ -275,11 +277,12 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
   const std::string bytes = envelope(payload, d);
   const auto message = mode.publish ? invalidation_message(key) : std::nullopt;
   if (!mode.wait) {
-    store_->write_async(key, bytes, ttl, message, !mode.overwrite);
+    store_->write_async(key, bytes, d.expires_at_unix_ms, message, !mode.overwrite);
     if (mode.publish) metrics::bump(counters_.invalidations_sent);
     return;
   }
-  if (store_->write(key, bytes, ttl, message, !mode.overwrite).ok && mode.publish) {
+  if (store_->write(key, bytes, d.expires_at_unix_ms, message, !mode.overwrite).ok &&
+      mode.publish) {
     metrics::bump(counters_.invalidations_sent);
   }
 }

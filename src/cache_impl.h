@@ -47,6 +47,7 @@ class Cache::Impl {
     std::int64_t expires_at_ns;
     std::int64_t stale_at_ns;
     std::uint64_t stale_after_s;
+    std::int64_t expires_at_unix_ms;  // the Redis deadline (SET PXAT)
   };
   Deadlines deadlines_for(std::chrono::milliseconds ttl) const;
   // ttl shortened by a random fraction below Options::ttl_jitter (at least 1 ms).

@@ -44,28 +44,27 @@ ReadResult RedisStore::read(std::string_view key) const {
 }
 
 std::vector<std::string> RedisStore::write_commands(std::string_view key, std::string_view bytes,
-                                                    std::chrono::milliseconds ttl,
+                                                    std::int64_t expires_at_ms,
                                                     const std::optional<std::string>& message,
                                                     bool only_if_absent) const {
   std::vector<std::string> cmds;
   const std::string k = full_key(key);
-  const std::string px = std::to_string(ttl.count());
-  cmds.push_back(only_if_absent ? format_command({"SET", k, bytes, "PX", px, "NX"})
-                                : format_command({"SET", k, bytes, "PX", px}));
+  const std::string at = std::to_string(expires_at_ms);
+  cmds.push_back(only_if_absent ? format_command({"SET", k, bytes, "PXAT", at, "NX"})
+                                : format_command({"SET", k, bytes, "PXAT", at}));
   if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
   return cmds;
 }
 
-Status RedisStore::write(std::string_view key, std::string_view bytes,
-                         std::chrono::milliseconds ttl, const std::optional<std::string>& message,
-                         bool only_if_absent) const {
-  return run(write_commands(key, bytes, ttl, message, only_if_absent), nullptr);
+Status RedisStore::write(std::string_view key, std::string_view bytes, std::int64_t expires_at_ms,
+                         const std::optional<std::string>& message, bool only_if_absent) const {
+  return run(write_commands(key, bytes, expires_at_ms, message, only_if_absent), nullptr);
 }
 
 void RedisStore::write_async(std::string_view key, std::string_view bytes,
-                             std::chrono::milliseconds ttl,
-                             const std::optional<std::string>& message, bool only_if_absent) const {
-  exec_async_(write_commands(key, bytes, ttl, message, only_if_absent));
+                             std::int64_t expires_at_ms, const std::optional<std::string>& message,
+                             bool only_if_absent) const {
+  exec_async_(write_commands(key, bytes, expires_at_ms, message, only_if_absent));
 }
 
 Status RedisStore::remove(std::string_view key, const std::optional<std::string>& message) const {

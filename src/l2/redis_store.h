@@ -40,12 +40,14 @@ class RedisStore {
 
   // GET and PTTL of one key in one round trip.
   ReadResult read(std::string_view key) const;
-  // SET key bytes PX ttl [NX], then PUBLISH message (when given), in one
-  // round trip. With only_if_absent, an existing value is left alone (ok).
-  Status write(std::string_view key, std::string_view bytes, std::chrono::milliseconds ttl,
+  // SET key bytes PXAT expires_at_ms [NX], then PUBLISH message (when given),
+  // in one round trip. With only_if_absent, an existing value is left alone
+  // (ok). The deadline is absolute (Unix ms, Redis >= 6.2), so a SET that
+  // reaches Redis late (after a stall) does not live longer than meant.
+  Status write(std::string_view key, std::string_view bytes, std::int64_t expires_at_ms,
                const std::optional<std::string>& message, bool only_if_absent = false) const;
   // write() without waiting for the reply (failures are counted by exec_async).
-  void write_async(std::string_view key, std::string_view bytes, std::chrono::milliseconds ttl,
+  void write_async(std::string_view key, std::string_view bytes, std::int64_t expires_at_ms,
                    const std::optional<std::string>& message, bool only_if_absent) const;
   // DEL key, then PUBLISH message (when given), in one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
@@ -55,7 +57,7 @@ class RedisStore {
  private:
   Status run(std::vector<std::string> commands, std::vector<Reply>* replies) const;
   std::vector<std::string> write_commands(std::string_view key, std::string_view bytes,
-                                          std::chrono::milliseconds ttl,
+                                          std::int64_t expires_at_ms,
                                           const std::optional<std::string>& message,
                                           bool only_if_absent) const;
 
