@@ -1,6 +1,6 @@
 // l1/entry.h — one L1 entry: the decoded value, its type, its deadlines.
 //
-// Entries are owned by their shard's map and linked into the shard's policy
+// Entries live inside their shard's map nodes and are linked into the shard's policy
 // ring. All fields but the two atomics are written only under the shard's
 // exclusive lock; readers under the shared lock read them and may flip the
 // atomics (the CLOCK reference bit and the refresh claim).
@@ -16,7 +16,8 @@
 namespace multicache::l1 {
 
 struct Entry {
-  std::string key;
+  const std::string* key = nullptr;  // the map node's key (stable while the entry lives)
+  std::size_t hash = 0;              // L1Cache::hash(*key)
   detail::erased_value value;
   const detail::TypeOps* ops = nullptr;
   std::int64_t expires_at_ns = 0;  // monotonic; the entry is absent from then on

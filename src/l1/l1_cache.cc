@@ -40,9 +40,9 @@ lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
                                  CopyFn copy) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  auto it = s.map.find(key);
+  auto it = s.map.find(KeyRef{key, hash});
   if (it == s.map.end()) return lookup_result::miss;
-  Entry& e = *it->second;
+  Entry& e = it->second;
   if (e.expires_at_ns <= now_ns || e.ops != ops) return lookup_result::miss;
   if (!e.referenced.load(std::memory_order_relaxed)) {
     e.referenced.store(true, std::memory_order_relaxed);
@@ -72,10 +72,10 @@ bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
                                   std::int64_t grace_ns, detail::erased_value* out) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  auto it = s.map.find(key);
-  if (it == s.map.end() || it->second->ops != ops) return false;
-  if (it->second->expires_at_ns + grace_ns <= now_ns) return false;
-  *out = it->second->value;
+  auto it = s.map.find(KeyRef{key, hash});
+  if (it == s.map.end() || it->second.ops != ops) return false;
+  if (it->second.expires_at_ns + grace_ns <= now_ns) return false;
+  *out = it->second.value;
   return true;
 }
 
@@ -108,27 +108,25 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     if (token != nullptr && s.generation.load(std::memory_order_relaxed) != token->generation) {
       return insert_result::outdated;
     }
-    auto entry = std::make_unique<Entry>();
-    entry->key.assign(req.key);
-    entry->value = req.value;
-    entry->ops = req.ops;
-    entry->expires_at_ns = req.expires_at_ns;
-    entry->stale_at_ns = req.stale_at_ns;
-    entry->charge = charge;
-    entry->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
-    Entry* raw = entry.get();
-    auto it = s.map.find(req.key);
-    if (it != s.map.end()) {
-      remove_locked(s, it->second.get());  // erases the map node too
-    }
+    auto old = s.map.find(KeyRef{req.key, hash});
+    if (old != s.map.end()) remove_locked(s, &old->second);  // erases the map node too
+    auto [it, inserted] = s.map.try_emplace(std::string(req.key));
+    Entry* raw = &it->second;
+    raw->key = &it->first;
+    raw->hash = hash;
+    raw->value = req.value;
+    raw->ops = req.ops;
+    raw->expires_at_ns = req.expires_at_ns;
+    raw->stale_at_ns = req.stale_at_ns;
+    raw->charge = charge;
+    raw->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
     s.ring.insert(raw);
-    s.map.emplace(raw->key, std::move(entry));
     items_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(charge, std::memory_order_relaxed);
     while (over_limits() && evict_one_locked(s, raw, now_ns)) {
     }
   }
-  if (over_limits()) enforce_limits(((hash >> 48) & mask_) + 1, now_ns);
+  if (over_limits()) enforce_limits(shard_index(hash) + 1, now_ns);
   return insert_result::inserted;
 }
 
@@ -136,7 +134,7 @@ void L1Cache::remove_locked(Shard& s, Entry* e) {
   s.ring.remove(e);
   items_.fetch_sub(1, std::memory_order_relaxed);
   bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
-  auto it = s.map.find(std::string_view(e->key));
+  auto it = s.map.find(KeyRef{*e->key, e->hash});
   s.map.erase(it);  // frees e
 }
 
@@ -187,17 +185,17 @@ void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
   Shard& s = shard_for(hash);
   util::WriterLock lock(s.mu);
   if (bump) s.generation.fetch_add(1, std::memory_order_acq_rel);
-  auto it = s.map.find(key);
+  auto it = s.map.find(KeyRef{key, hash});
   if (it == s.map.end()) return;
   counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
-  remove_locked(s, it->second.get());
+  remove_locked(s, &it->second);
 }
 
 void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  auto it = s.map.find(key);
-  if (it != s.map.end()) it->second->refresh_claimed.store(false, std::memory_order_release);
+  auto it = s.map.find(KeyRef{key, hash});
+  if (it != s.map.end()) it->second.refresh_claimed.store(false, std::memory_order_release);
 }
 
 void L1Cache::clear() {

@@ -65,9 +65,8 @@ class L1Cache {
   L1Cache(const L1Cache&) = delete;
   L1Cache& operator=(const L1Cache&) = delete;
 
-  static std::uint64_t hash(std::string_view key) {
-    return util::mix_hash(util::StringHash{}(key));
-  }
+  // The hash every member function takes: computed once per call by the caller.
+  static std::uint64_t hash(std::string_view key) { return util::StringHash{}(key); }
 
   // On hit or stale, copies the value into *out with ops->copy_out.
   // An entry of another type, or expired at now_ns, is a miss.
@@ -110,15 +109,31 @@ class L1Cache {
   std::size_t shard_count() const { return shards_.size(); }
 
  private:
+  // Lookups carry the precomputed hash, so a key is hashed once per call.
+  struct KeyRef {
+    std::string_view key;
+    std::size_t hash;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(const std::string& k) const noexcept { return util::StringHash{}(k); }
+    std::size_t operator()(const KeyRef& k) const noexcept { return k.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(const std::string& a, const std::string& b) const noexcept { return a == b; }
+    bool operator()(const KeyRef& a, const std::string& b) const noexcept { return a.key == b; }
+    bool operator()(const std::string& a, const KeyRef& b) const noexcept { return a == b.key; }
+  };
   struct Shard {
     mutable util::SharedMutex mu;
-    std::unordered_map<std::string, std::unique_ptr<Entry>, util::StringHash, std::equal_to<>> map
-        MC_GUARDED_BY(mu);
+    std::unordered_map<std::string, Entry, KeyHash, KeyEq> map MC_GUARDED_BY(mu);
     ClockRing ring MC_GUARDED_BY(mu);
     std::atomic<std::uint64_t> generation{0};  // written under mu, read without
   };
 
-  Shard& shard_for(std::uint64_t hash) const { return *shards_[(hash >> 48) & mask_]; }
+  std::size_t shard_index(std::uint64_t hash) const { return (util::mix_hash(hash) >> 48) & mask_; }
+  Shard& shard_for(std::uint64_t hash) const { return *shards_[shard_index(hash)]; }
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                           std::int64_t now_ns, bool claim, CopyFn copy);
@@ -136,7 +151,7 @@ class L1Cache {
   const std::size_t max_bytes_;
   L1Counters* const counters_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::uint64_t mask_ = 0;  // (hash >> 48) & mask_ picks the shard
+  std::uint64_t mask_ = 0;  // see shard_index()
   std::atomic<std::size_t> items_{0};
   std::atomic<std::size_t> bytes_{0};
 };
