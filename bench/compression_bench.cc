@@ -4,7 +4,6 @@
 // For each: bytes stored in Redis (9-byte header included) raw and compressed,
 // and the time to build and to decode the envelope either way.
 #include <benchmark/benchmark.h>
-
 #include <snappy.h>
 
 #include <nlohmann/json.hpp>

@@ -55,8 +55,7 @@ int main(int argc, char** argv) {
   }
   std::sort(us.begin(), us.end());
   auto pct = [&](double p) { return us[static_cast<std::size_t>(p * (us.size() - 1))]; };
-  std::printf("invalidation propagation over %d rounds (remove() call to the other L1):\n",
-              rounds);
+  std::printf("invalidation propagation over %d rounds (remove() call to the other L1):\n", rounds);
   std::printf("  p50 %.0f us   p90 %.0f us   p99 %.0f us   max %.0f us\n", pct(0.5), pct(0.9),
               pct(0.99), us.back());
   return 0;

@@ -37,6 +37,7 @@ print("| what | 1 thread | 2 threads | vs mutex-LRU, 2 threads |")
 print("|---|---|---|---|")
 base2 = rate.get(("BM_baseline_mutex_lru", 2))
 labels = [("BM_multicache_string", "`get_or_load<std::string>`"),
+          ("BM_multicache_string_metrics", "the same with `metrics = true`"),
           ("BM_multicache_user", "`get_or_load<User>` (decoded object, no JSON parse)"),
           ("BM_multicache_shared", "`get_or_load_shared<User>` (no copy)"),
           ("BM_baseline_mutex_lru", "baseline: mutex + list + map LRU (the Go library's design)"),

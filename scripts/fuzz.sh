@@ -80,7 +80,7 @@ for target in "${targets[@]}"; do
   rm -rf "$artifacts"  # only this run's findings; copy older ones out first
   mkdir -p "$corpus" "$artifacts"
   if [ -d "$seeds" ]; then cp -R "$seeds/." "$corpus/"; fi
-  args=(-max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -max_len=4096 -timeout=30
+  args=(-max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -malloc_limit_mb=64 -max_len=4096 -timeout=30
         -print_final_stats=1 -artifact_prefix="$artifacts/")
   if [ -f "$dict" ]; then args+=(-dict="$dict"); fi
 

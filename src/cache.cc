@@ -26,27 +26,27 @@ void Cache::check_ttl(std::chrono::milliseconds ttl) {
   if (ttl.count() <= 0) throw std::invalid_argument("ttl: must be positive");
 }
 
+// Cache::l1_status mirrors l1::lookup_result value for value.
+static_assert(static_cast<int>(l1::lookup_result::miss) == 0 &&
+              static_cast<int>(l1::lookup_result::hit) == 1 &&
+              static_cast<int>(l1::lookup_result::stale) == 2);
+
 Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops, void* out,
                                bool claim_refresh) {
-  const auto r =
-      impl_->l1_.find(key, l1::L1Cache::hash(key), ops, impl_->now_ns(), out, claim_refresh);
-  if (r == l1::lookup_result::miss) {
-    impl_->counters_.l1_misses.add();
-    return l1_status::miss;
-  }
-  impl_->counters_.l1_hits.add();
-  return r == l1::lookup_result::stale ? l1_status::stale : l1_status::hit;
+  return static_cast<l1_status>(impl_->counted_find(
+      [&](std::uint64_t hash, std::int64_t now) {
+        return impl_->l1_.find(key, hash, ops, now, out, claim_refresh);
+      },
+      key));
 }
 
 Cache::l1_status Cache::lookup_shared(std::string_view key, const detail::TypeOps* ops,
                                       detail::erased_value* out) {
-  const auto r = impl_->l1_.find_shared(key, l1::L1Cache::hash(key), ops, impl_->now_ns(), out);
-  if (r == l1::lookup_result::miss) {
-    impl_->counters_.l1_misses.add();
-    return l1_status::miss;
-  }
-  impl_->counters_.l1_hits.add();
-  return r == l1::lookup_result::stale ? l1_status::stale : l1_status::hit;
+  return static_cast<l1_status>(impl_->counted_find(
+      [&](std::uint64_t hash, std::int64_t now) {
+        return impl_->l1_.find_shared(key, hash, ops, now, out);
+      },
+      key));
 }
 
 Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
@@ -70,8 +70,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
         out.value = std::move(v.value);
         out.needs_refresh = v.stale;
       } else {
-        out.value = loader();
-        metrics::bump(m.counters_.loads);
+        out.value = m.timed_load(loader);
         m.store_loaded(
             key, hash, out.value, ops, ttl, token,
             {.write_l2 = !v.failed, .overwrite = v.corrupt, .publish = false, .wait = false});
@@ -145,44 +144,14 @@ void Cache::remove(std::string_view key) {
   metrics::bump(m.counters_.invalidations_sent);
 }
 
-Stats Cache::stats() const {
-  const Impl& m = *impl_;
-  const auto& c = m.counters_;
-  auto get = [](const metrics::Counter& x) { return x.load(std::memory_order_relaxed); };
-  Stats s;
-  s.l1_hits = c.l1_hits.value();
-  s.l1_misses = c.l1_misses.value();
-  s.l2_hits = get(c.l2_hits);
-  s.l2_misses = get(c.l2_misses);
-  s.loads = get(c.loads);
-  s.load_errors = get(c.load_errors);
-  s.shared_loads = get(c.shared_loads);
-  s.stale_served_on_error = get(c.stale_served_on_error);
-  s.redis_errors = get(c.redis_errors);
-  s.decode_errors = get(c.decode_errors);
-  s.encode_errors = get(c.encode_errors);
-  s.breaker_rejections = get(c.breaker_rejections);
-  s.l1_items = m.l1_.items();
-  s.l1_bytes = m.l1_.bytes();
-  const auto& e = m.l1_counters_;
-  s.l1_evictions_size = e.evictions_size.load(std::memory_order_relaxed);
-  s.l1_evictions_bytes = e.evictions_bytes.load(std::memory_order_relaxed);
-  s.l1_evictions_expired = e.evictions_expired.load(std::memory_order_relaxed);
-  s.l1_evictions_invalidated = e.evictions_invalidated.load(std::memory_order_relaxed);
-  s.l1_rejected_too_large = e.rejected_too_large.load(std::memory_order_relaxed);
-  s.refreshes_started = get(c.refreshes_started);
-  s.refreshes_ok = get(c.refreshes_ok);
-  s.refreshes_failed = get(c.refreshes_failed);
-  s.refreshes_skipped = get(c.refreshes_skipped);
-  s.invalidations_sent = get(c.invalidations_sent);
-  s.invalidations_received = get(c.invalidations_received);
-  s.invalidations_ignored = get(c.invalidations_ignored);
-  s.invalidations_malformed = get(c.invalidations_malformed);
-  s.l1_clears = get(c.l1_clears);
-  s.subscriber_reconnects = s.l1_clears > 0 ? s.l1_clears - 1 : 0;  // one clear per subscribe
-  s.breaker_open = m.breaker_.state() != resilience::breaker_state::closed;
-  s.breaker_transitions = get(c.breaker_transitions);
-  return s;
+Stats Cache::stats() const { return impl_->snapshot(); }
+
+std::vector<MetricFamily> Cache::metrics() const { return impl_->families(); }
+
+std::string Cache::metrics_text() const {
+  return impl_->opts_.metrics ? to_prometheus_text(impl_->families()) : std::string();
 }
+
+int Cache::metrics_port() const { return impl_->http_ ? impl_->http_->port() : 0; }
 
 }  // namespace multicache

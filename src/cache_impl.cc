@@ -13,6 +13,7 @@
 #include <random>
 
 #include "l2/redis_url.h"
+#include "options_internal.h"
 #include "wire/envelope.h"
 #include "wire/invalidation.h"
 
@@ -49,6 +50,11 @@ Cache::Impl::Impl(Options options)
                          resilience::to_string(to));
                }),
       executor_(opts_.refresh_threads, opts_.refresh_queue_size) {
+  if (!opts_.metrics_listen.empty()) {
+    const auto [host, port] = parse_listen_address(opts_.metrics_listen);
+    http_ = std::make_unique<metrics::HttpEndpoint>(
+        host, port, [this] { return to_prometheus_text(families()); });
+  }
   if (opts_.redis_url.empty()) return;
   l2::ConnectionSettings cs;
   cs.endpoint = l2::parse_redis_url(opts_.redis_url);
@@ -79,6 +85,7 @@ Cache::Impl::~Impl() { close(); }
 void Cache::Impl::close() {
   util::MutexLock lock(close_mu_);
   if (closed_.exchange(true)) return;
+  http_.reset();  // no scrape runs past close()
   metrics::bump(counters_.refreshes_skipped, executor_.shutdown());
   if (subscriber_) subscriber_->shutdown();
   if (client_) client_->stop();
@@ -191,7 +198,9 @@ void Cache::Impl::exec_async(std::vector<std::string> commands) {
 Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::TypeOps* ops) {
   L2Value out;
   if (!has_redis()) return out;
+  const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
   l2::ReadResult r = store_->read(key);
+  if (opts_.metrics) latencies_.l2.observe_ns(mono_ns() - t0);
   if (!r.status.ok) {  // counted in exec
     out.failed = true;
     return out;
@@ -306,8 +315,7 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
       flights_.finish(key, joined.call, v.value, nullptr);
       return;
     }
-    detail::erased_value value = loader();
-    metrics::bump(counters_.loads);
+    detail::erased_value value = timed_load(loader);
     store_loaded(key, hash, value, ops, ttl, token,
                  {.write_l2 = !v.failed, .overwrite = true, .publish = true});
     metrics::bump(counters_.refreshes_ok);

@@ -20,6 +20,8 @@
 #include "load/executor.h"
 #include "load/single_flight.h"
 #include "metrics/counters.h"
+#include "metrics/families.h"
+#include "metrics/http_endpoint.h"
 #include "multicache/cache.hpp"
 #include "resilience/circuit_breaker.h"
 #include "sync/subscriber.h"
@@ -98,6 +100,52 @@ class Cache::Impl {
                    const detail::TypeOps* ops, const detail::OwnedLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;
 
+  // Calls a loader, counting it and timing it (with metrics); rethrows its exception.
+  template <class Loader>
+  detail::erased_value timed_load(const Loader& loader) {
+    const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
+    auto observe = [&] {
+      if (opts_.metrics) latencies_.db.observe_ns(mono_ns() - t0);
+    };
+    detail::erased_value v;
+    try {
+      v = loader();
+    } catch (...) {
+      observe();
+      throw;
+    }
+    observe();
+    metrics::bump(counters_.loads);
+    return v;
+  }
+  // Runs one L1 lookup, find(hash, now), counting it and timing one in 64.
+  template <class Find>
+  l1::lookup_result counted_find(Find&& find, std::string_view key) {
+    const bool timed = sample_l1();
+    const std::int64_t t0 = timed ? mono_ns() : 0;
+    const l1::lookup_result r = find(l1::L1Cache::hash(key), now_ns());
+    if (timed) latencies_.l1.observe_ns(mono_ns() - t0);
+    if (r == l1::lookup_result::miss) {
+      counters_.l1_misses.add();
+    } else {
+      counters_.l1_hits.add();
+    }
+    return r;
+  }
+  // Snapshot of every counter and gauge (cache_stats.cc).
+  Stats snapshot() const;
+  // Exported families; empty without Options::metrics (cache_stats.cc).
+  std::vector<MetricFamily> families() const;
+
+  // True for one call in 64 per thread when metrics are on: time this L1 lookup.
+  bool sample_l1() const {
+    if (!opts_.metrics) return false;
+    thread_local unsigned n = 0;
+    return (++n & 63u) == 0;
+  }
+  static std::int64_t mono_ns() {
+    return std::chrono::steady_clock::now().time_since_epoch().count();
+  }
   void on_message(std::string_view payload);
   void on_subscribed();
 
@@ -105,6 +153,7 @@ class Cache::Impl {
   const Clock* clock_ = nullptr;
   std::string origin_;  // this instance's random id
   metrics::Counters counters_;
+  metrics::Latencies latencies_;  // recorded only with Options::metrics
   l1::L1Counters l1_counters_;
   l1::L1Cache l1_;
   resilience::CircuitBreaker breaker_;
@@ -113,6 +162,7 @@ class Cache::Impl {
   std::unique_ptr<l2::RedisClient> client_;  // null in L1-only mode
   std::unique_ptr<l2::RedisStore> store_;
   std::unique_ptr<sync::Subscriber> subscriber_;
+  std::unique_ptr<metrics::HttpEndpoint> http_;  // Options::metrics_listen
   std::atomic<bool> closed_{false};
   util::Mutex close_mu_;  // serializes close()
 };

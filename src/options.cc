@@ -6,6 +6,7 @@
 #include <string>
 
 #include "l2/redis_url.h"
+#include "options_internal.h"
 
 namespace multicache {
 
@@ -28,6 +29,24 @@ bool is_metric_name(const std::string& s) {
 
 }  // namespace
 
+std::pair<std::string, int> parse_listen_address(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    invalid("metrics_listen", "must be host:port, e.g. 127.0.0.1:9464");
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const std::string port = address.substr(colon + 1);
+  int p = -1;
+  if (!port.empty() && port.size() <= 5 &&
+      port.find_first_not_of("0123456789") == std::string::npos) {
+    p = std::stoi(port);
+  }
+  if (p < 0 || p > 65535) invalid("metrics_listen", "port must be within [0, 65535]");
+  return {host, p};
+}
+
 void Options::validate() const {
   if (!redis_url.empty()) (void)l2::parse_redis_url(redis_url);  // throws "redis_url: ..."
   if (l1_max_items < 1) invalid("l1_max_items", "must be at least 1");
@@ -47,6 +66,21 @@ void Options::validate() const {
   }
   if (!is_metric_name(metrics_prefix)) {
     invalid("metrics_prefix", "must match [a-zA-Z_:][a-zA-Z0-9_:]*");
+  }
+  for (const auto& [name, value] : metrics_labels) {
+    static const char* const reserved[] = {"layer",  "status", "type", "reason",
+                                           "result", "event",  "le"};
+    bool ok =
+        !name.empty() && name.rfind("__", 0) != 0 &&
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
+            std::string::npos &&
+        !(name[0] >= '0' && name[0] <= '9');
+    for (const char* r : reserved) ok = ok && name != r;
+    if (!ok) invalid("metrics_labels", "bad or reserved label name \"" + name + "\"");
+  }
+  if (!metrics_listen.empty()) {
+    if (!metrics) invalid("metrics_listen", "needs metrics = true");
+    (void)parse_listen_address(metrics_listen);  // throws "metrics_listen: ..."
   }
   if (l1_ttl.count() < 0) invalid("l1_ttl", "must not be negative (0 = no cap)");
   if (stale_if_error.count() < 0) invalid("stale_if_error", "must not be negative (0 = off)");

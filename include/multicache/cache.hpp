@@ -30,10 +30,12 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "multicache/codec.hpp"
 #include "multicache/detail/type_ops.hpp"
 #include "multicache/errors.hpp"
+#include "multicache/metrics.hpp"
 #include "multicache/options.hpp"
 #include "multicache/stats.hpp"
 
@@ -82,6 +84,13 @@ class Cache {
   void close();
 
   Stats stats() const;
+  // With Options::metrics: every metric family, named and labelled for export
+  // (see multicache/metrics.hpp); empty without it.
+  std::vector<MetricFamily> metrics() const;
+  // metrics() in Prometheus text exposition format 0.0.4; empty without Options::metrics.
+  std::string metrics_text() const;
+  // The port the /metrics endpoint listens on (Options::metrics_listen), or 0.
+  int metrics_port() const;
   const Options& options() const;
   // True when the data connections and the subscriber are currently up.
   bool redis_connected() const;

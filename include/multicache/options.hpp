@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "multicache/clock.hpp"
+#include "multicache/metrics.hpp"
 
 namespace multicache {
 
@@ -64,10 +65,19 @@ struct Options {
   // How long the breaker stays open before one probe is let through. > 0. Default 5 s.
   std::chrono::milliseconds circuit_breaker_open_timeout{5000};
 
-  // Collect metrics (see Cache::stats()). Default false.
+  // Export metrics: Cache::metrics(), Cache::metrics_text(), latency
+  // histograms. (The counters behind Cache::stats() are always kept.) Default false.
   bool metrics = false;
   // Prefix of exported metric names. Must match [a-zA-Z_:][a-zA-Z0-9_:]*. Default "multicache".
   std::string metrics_prefix = "multicache";
+  // Constant labels on every exported sample, e.g. {{"cache", "users"}}, so
+  // several caches in one process can share a prefix. Names must match
+  // [a-zA-Z_][a-zA-Z0-9_]* and not be one the cache uses itself. Default none.
+  MetricLabels metrics_labels{};
+  // Serve GET /metrics (Prometheus text format) on "host:port", e.g.
+  // "127.0.0.1:9464"; port 0 picks a free one (see Cache::metrics_port()).
+  // Needs metrics = true. Empty: no endpoint. Default empty.
+  std::string metrics_listen{};
 
   // --- Production settings --------------------------------------------------
 

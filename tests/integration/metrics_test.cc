@@ -1,0 +1,136 @@
+// Metrics: exact counts for a scripted sequence, promtool's verdict, the HTTP endpoint.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+#include "integration/test_types.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The value of the sample line that starts with `series` + ' ', or -1.
+double value_of(const std::string& text, const std::string& series) {
+  const std::string needle = "\n" + series + " ";
+  const auto at = ("\n" + text).find(needle);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + needle.size() - 1));
+}
+
+std::string run(const std::string& command, int* status) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) throw std::runtime_error("popen failed");
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  RedisServer server_;
+  std::string prefix_ = unique_prefix();
+  Options options() const {
+    Options o = options_for(server_, prefix_);
+    o.metrics = true;
+    o.metrics_prefix = "mc";
+    o.metrics_labels = {{"cache", "users"}};
+    return o;
+  }
+};
+
+TEST_F(MetricsTest, CountersMatchAScriptedSequenceExactly) {
+  Cache a(options());
+  Cache b(options());
+  auto loader = [] { return std::string("v"); };
+  a.get_or_load<std::string>("k1", 60s, loader);  // l1 miss, l2 miss, db fetched
+  a.get_or_load<std::string>("k1", 60s, loader);  // l1 hit
+  a.get_or_load<std::string>("k1", 60s, loader);  // l1 hit
+  RedisCli cli(server_);
+  ASSERT_TRUE(eventually([&] { return cli.cmd({"EXISTS", prefix_ + "k1"}).integer == 1; }));
+  b.get<std::string>("k1");  // b: l1 miss, l2 hit
+  EXPECT_THROW(a.get_or_load<std::string>("k2", 60s,
+                                          []() -> std::string { throw std::runtime_error("db"); }),
+               std::runtime_error);  // l1 miss, l2 miss, db error
+  a.remove("k1");                    // invalidation sent
+  ASSERT_TRUE(eventually([&] { return b.stats().invalidations_received == 1; }));
+
+  const std::string ta = a.metrics_text();
+  const std::string l = "{cache=\"users\",";
+  EXPECT_EQ(value_of(ta, "mc_requests_total" + l + "layer=\"l1\",status=\"hit\"}"), 2);
+  EXPECT_EQ(value_of(ta, "mc_requests_total" + l + "layer=\"l1\",status=\"miss\"}"), 2);
+  EXPECT_EQ(value_of(ta, "mc_requests_total" + l + "layer=\"l2\",status=\"miss\"}"), 2);
+  EXPECT_EQ(value_of(ta, "mc_requests_total" + l + "layer=\"l2\",status=\"hit\"}"), 0);
+  EXPECT_EQ(value_of(ta, "mc_requests_total" + l + "layer=\"db\",status=\"fetched\"}"), 1);
+  EXPECT_EQ(value_of(ta, "mc_errors_total" + l + "type=\"db\"}"), 1);
+  EXPECT_EQ(value_of(ta, "mc_errors_total" + l + "type=\"redis\"}"), 0);
+  EXPECT_EQ(value_of(ta, "mc_invalidations_total" + l + "event=\"sent\"}"), 1);
+  EXPECT_EQ(value_of(ta, "mc_l1_entries{cache=\"users\"}"), 0);
+  EXPECT_EQ(value_of(ta, "mc_request_duration_seconds_count" + l + "layer=\"db\"}"), 2);
+  EXPECT_EQ(value_of(ta, "mc_request_duration_seconds_count" + l + "layer=\"l2\"}"), 2);
+  EXPECT_EQ(value_of(ta, "mc_breaker_state{cache=\"users\"}"), 0);
+
+  const std::string tb = b.metrics_text();
+  EXPECT_EQ(value_of(tb, "mc_requests_total" + l + "layer=\"l2\",status=\"hit\"}"), 1);
+  EXPECT_EQ(value_of(tb, "mc_invalidations_total" + l + "event=\"received\"}"), 1);
+  EXPECT_EQ(value_of(tb, "mc_l1_evictions_total" + l + "reason=\"invalidated\"}"), 1);
+}
+
+TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
+  Options o = options();
+  o.metrics_labels = {{"cache", "we\"ird\\name"}};  // escaping exercised
+  Cache cache(o);
+  for (int i = 0; i < 200; ++i) {
+    cache.get_or_load<std::string>("k" + std::to_string(i % 20), 60s,
+                                   [] { return std::string("v"); });
+  }
+  char path[] = "/tmp/multicache-metrics-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  std::ofstream(path) << cache.metrics_text();
+  int status = 0;
+  const std::string out = run("promtool check metrics < " + std::string(path) + " 2>&1", &status);
+  std::remove(path);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_EQ(out.find("error"), std::string::npos) << out;
+}
+
+TEST_F(MetricsTest, HttpEndpointServesTheTextFormat) {
+  Options o = options();
+  o.metrics_listen = "127.0.0.1:0";
+  Cache cache(o);
+  ASSERT_GT(cache.metrics_port(), 0);
+  cache.get_or_load<std::string>("k", 60s, [] { return std::string("v"); });
+  int status = 0;
+  const std::string out = run(
+      "curl -si --max-time 5 http://127.0.0.1:" + std::to_string(cache.metrics_port()) + "/metrics",
+      &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+  EXPECT_NE(out.find("Content-Type: text/plain; version=0.0.4; charset=utf-8"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("mc_requests_total{cache=\"users\",layer=\"db\",status=\"fetched\"} 1"),
+            std::string::npos)
+      << out;
+}
+
+TEST(MetricsOptions, OffMeansNothingExportedAndListenNeedsMetrics) {
+  Cache cache({});
+  EXPECT_TRUE(cache.metrics().empty());
+  EXPECT_EQ(cache.metrics_text(), "");
+  EXPECT_EQ(cache.metrics_port(), 0);
+  EXPECT_THROW(Cache({.metrics_listen = "127.0.0.1:9464"}), std::invalid_argument);
+  EXPECT_THROW(Cache({.metrics = true, .metrics_listen = "nonsense"}), std::invalid_argument);
+  EXPECT_THROW(Cache({.metrics = true, .metrics_labels = {{"le", "x"}}}), std::invalid_argument);
+  EXPECT_THROW(Cache({.metrics = true, .metrics_labels = {{"1bad", "x"}}}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace multicache::test
