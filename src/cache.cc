@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "cache_impl.h"
+#include "util/time.h"
 
 namespace multicache {
 
@@ -24,6 +25,9 @@ bool Cache::redis_connected() const {
 
 void Cache::check_ttl(std::chrono::milliseconds ttl) {
   if (ttl.count() <= 0) throw std::invalid_argument("ttl: must be positive");
+  if (ttl.count() > util::k_max_duration_ms) {
+    throw std::invalid_argument("ttl: must be at most 100 years");
+  }
 }
 
 // Cache::l1_status mirrors l1::lookup_result value for value.
@@ -55,7 +59,10 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
   auto joined = m.flights_.join(key, ops);
   if (!joined.leader) {
     metrics::bump(m.counters_.shared_loads);
-    return {joined.call->wait(), false};  // rethrows the leader's exception
+    detail::erased_value v = joined.call->wait();  // rethrows the leader's exception
+    if (v) return {std::move(v), false};
+    // A batch leader whose loader did not find the key: load it ourselves.
+    return fetch(key, ttl, ops, loader);
   }
   const std::uint64_t hash = l1::L1Cache::hash(key);
   const l1::FillToken token = m.l1_.fill_token(hash);
@@ -71,6 +78,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
         out.needs_refresh = v.stale;
       } else {
         out.value = m.timed_load(loader);
+        metrics::bump(m.counters_.loads);
         m.store_loaded(
             key, hash, out.value, ops, ttl, token,
             {.write_l2 = !v.failed, .overwrite = v.corrupt, .publish = false, .wait = false});
@@ -118,19 +126,38 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
                   const detail::TypeOps* ops, std::chrono::milliseconds ttl) {
   Impl& m = *impl_;
   const std::uint64_t hash = l1::L1Cache::hash(key);
-  const std::string payload = ops->encode(value.get());  // a codec error reaches the caller
+  // set<std::optional<U>>(key, std::nullopt) records "not found" explicitly.
+  const bool absent = ops->is_absent != nullptr && ops->is_absent(value.get());
+  // A codec error reaches the caller.
+  const std::string payload = absent ? std::string() : ops->encode(value.get());
   m.l1_.erase(key, hash);
+  // Any invalidation that lands after this (a remove() here, another
+  // instance's newer set) outdates the token, and the value stays out of L1.
+  const l1::FillToken token = m.l1_.fill_token(hash);
   ttl = m.jittered(ttl);
-  const Impl::Deadlines d = m.deadlines_for(ttl);
+  Impl::Deadlines d = m.deadlines_for(ttl);
+  if (absent) d.stale_at_ns = d.expires_at_ns;
   if (m.has_redis()) {
-    const l2::Status st = m.store_->write(key, m.envelope(payload, d), d.expires_at_unix_ms,
-                                          m.invalidation_message(key));
-    m.l1_.erase(key, hash);
-    if (!st.ok) throw RedisError("set(" + std::string(key) + "): " + st.error);
+    const std::string bytes = absent ? std::string() : m.envelope(payload, d);
+    l2::WriteRequest w;
+    w.key = key;
+    w.bytes = bytes;
+    w.expires_at_ms = d.expires_at_unix_ms;
+    w.negative = absent;
+    w.clear_other = true;  // a value clears the marker; a marker clears the value
+    w.message = m.invalidation_message(key);
+    const l2::Status st = m.store_->write(w);
+    if (!st.ok) {
+      m.l1_.erase(key, hash);
+      throw RedisError("set(" + std::string(key) + "): " + st.error);
+    }
     metrics::bump(m.counters_.invalidations_sent);
   }
-  m.l1_.insert_unconditionally(m.insert_request(key, value, ops, payload.size(), d), hash,
-                               m.now_ns());
+  // Token-checked, and bumping the generation: a fill that read Redis before
+  // this write cannot land in L1 after it.
+  const auto r = m.l1_.insert(m.insert_request(key, value, ops, payload.size(), d), hash, token,
+                              m.now_ns(), /*bump_generation=*/true);
+  if (r == l1::insert_result::outdated) m.l1_.drop(key, hash);
 }
 
 void Cache::remove(std::string_view key) {
@@ -152,6 +179,6 @@ std::string Cache::metrics_text() const {
   return impl_->opts_.metrics ? to_prometheus_text(impl_->families()) : std::string();
 }
 
-int Cache::metrics_port() const { return impl_->http_ ? impl_->http_->port() : 0; }
+int Cache::metrics_port() const { return impl_->metrics_port_; }
 
 }  // namespace multicache

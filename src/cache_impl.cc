@@ -14,6 +14,7 @@
 
 #include "l2/redis_url.h"
 #include "options_internal.h"
+#include "util/time.h"
 #include "wire/envelope.h"
 #include "wire/invalidation.h"
 
@@ -54,6 +55,7 @@ Cache::Impl::Impl(Options options)
     const auto [host, port] = parse_listen_address(opts_.metrics_listen);
     http_ = std::make_unique<metrics::HttpEndpoint>(
         host, port, [this] { return to_prometheus_text(families()); });
+    metrics_port_ = http_->port();
   }
   if (opts_.redis_url.empty()) return;
   l2::ConnectionSettings cs;
@@ -65,9 +67,13 @@ Cache::Impl::Impl(Options options)
   };
   client_ = std::make_unique<l2::RedisClient>(l2::ClientSettings{cs, opts_.pool_size});
   store_ = std::make_unique<l2::RedisStore>(
-      [this](std::vector<std::string> cmds) { return exec(std::move(cmds)); },
-      [this](std::vector<std::string> cmds) { exec_async(std::move(cmds)); }, opts_.key_prefix,
-      opts_.pubsub_channel);
+      [this](std::vector<std::string> cmds, std::size_t affinity) {
+        return exec(std::move(cmds), affinity);
+      },
+      [this](std::vector<std::string> cmds, std::size_t affinity) {
+        exec_async(std::move(cmds), affinity);
+      },
+      opts_.key_prefix, opts_.pubsub_channel);
   subscriber_ = std::make_unique<sync::Subscriber>(
       client_->loop(), cs, opts_.pubsub_channel,
       [this](std::string_view payload) { on_message(payload); }, [this] { on_subscribed(); });
@@ -92,12 +98,12 @@ void Cache::Impl::close() {
 }
 
 Cache::Impl::Deadlines Cache::Impl::deadlines_for(std::chrono::milliseconds ttl) const {
-  const std::int64_t ttl_ns = ttl.count() * 1'000'000;
+  const std::int64_t ttl_ns = util::ms_to_ns(ttl.count());
   const auto stale_ns =
       static_cast<std::int64_t>(static_cast<double>(ttl_ns) * opts_.early_refresh_ratio);
   std::int64_t life_ns = ttl_ns;
   if (opts_.l1_ttl.count() > 0) {
-    life_ns = std::min<std::int64_t>(life_ns, opts_.l1_ttl.count() * 1'000'000);
+    life_ns = std::min(life_ns, util::ms_to_ns(opts_.l1_ttl.count()));
   }
   Deadlines d;
   d.now_ns = now_ns();
@@ -135,7 +141,7 @@ detail::erased_value Cache::Impl::stale_on_error(std::string_view key, std::uint
                                                  const detail::TypeOps* ops) {
   if (opts_.stale_if_error.count() <= 0) return nullptr;
   detail::erased_value v;
-  const std::int64_t grace_ns = opts_.stale_if_error.count() * 1'000'000;
+  const std::int64_t grace_ns = util::ms_to_ns(opts_.stale_if_error.count());
   if (!l1_.find_expired_within(key, hash, ops, now_ns(), grace_ns, &v)) return nullptr;
   metrics::bump(counters_.stale_served_on_error);
   return v;
@@ -146,8 +152,10 @@ std::string Cache::Impl::envelope(std::string_view payload, const Deadlines& d) 
                                {opts_.compression, opts_.compression_min_bytes});
 }
 
-std::int64_t Cache::Impl::wall_ns() const {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->wall_now().time_since_epoch())
+std::int64_t Cache::Impl::wall_ns() {
+  // Real wall time, never the injected Clock: it goes to Redis and to other instances.
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -162,153 +170,20 @@ void Cache::Impl::log(log_level level, std::string_view message) const {
   }
 }
 
-l2::Result Cache::Impl::exec(std::vector<std::string> commands) {
-  l2::Result r;
-  if (closed_.load(std::memory_order_acquire) || client_ == nullptr) {
-    r.error = "cache closed";
-    return r;
-  }
-  auto generation = breaker_.admit();
-  if (!generation) {
-    metrics::bump(counters_.breaker_rejections);
-    r.error = "circuit breaker open";
-    return r;
-  }
-  r = client_->execute(std::move(commands));
-  breaker_.record(*generation, r.ok);
-  if (!r.ok) metrics::bump(counters_.redis_errors);
-  return r;
-}
-
-void Cache::Impl::exec_async(std::vector<std::string> commands) {
-  if (closed_.load(std::memory_order_acquire) || client_ == nullptr) return;
-  auto generation = breaker_.admit();
-  if (!generation) {
-    metrics::bump(counters_.breaker_rejections);
-    return;
-  }
-  client_->submit(std::move(commands), [this, gen = *generation](l2::Result r) {
-    bool replied_ok = r.ok;
-    for (const auto& reply : r.replies) replied_ok = replied_ok && !reply.is_error();
-    breaker_.record(gen, r.ok);
-    if (!replied_ok) metrics::bump(counters_.redis_errors);
-  });
-}
-
-Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::TypeOps* ops) {
-  L2Value out;
-  if (!has_redis()) return out;
-  const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
-  l2::ReadResult r = store_->read(key);
-  if (opts_.metrics) latencies_.l2.observe_ns(mono_ns() - t0);
-  if (!r.status.ok) {  // counted in exec
-    out.failed = true;
-    return out;
-  }
-  if (!r.bytes) {
-    metrics::bump(counters_.l2_misses);
-    return out;
-  }
-  wire::Decoded d = wire::decode_envelope(*r.bytes);
-  if (d.error == wire::decode_error::none) {
-    try {
-      out.value = ops->decode(d.payload);
-    } catch (...) {
-      out.value = nullptr;
-    }
-  }
-  if (!out.value) {
-    out.corrupt = true;
-    metrics::bump(counters_.decode_errors);
-    metrics::bump(counters_.l2_misses);
-    return out;
-  }
-  metrics::bump(counters_.l2_hits);
-  out.stale_after_s = d.stale_after_unix_s;
-  out.payload_bytes = d.payload.size();
-  const std::int64_t wall = wall_ns();
-  out.stale = static_cast<std::int64_t>(d.stale_after_unix_s) * 1'000'000'000 <= wall;
-  if (r.pttl_ms > 0) {
-    out.remaining_ms = r.pttl_ms;
-  } else if (r.pttl_ms == -2) {
-    out.remaining_ms = 0;  // deleted between GET and PTTL: serve once, keep out of L1
-  }
-  return out;
-}
-
-void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
-                               const detail::TypeOps* ops, const l1::FillToken& token) {
-  const std::int64_t now = now_ns();
-  std::int64_t life_ns = v.remaining_ms ? *v.remaining_ms * 1'000'000 : INT64_MAX / 4;
-  if (opts_.l1_ttl.count() > 0)
-    life_ns = std::min<std::int64_t>(life_ns, opts_.l1_ttl.count() * 1'000'000);
-  if (life_ns <= 0) return;
-  const std::int64_t stale_in =
-      static_cast<std::int64_t>(v.stale_after_s) * 1'000'000'000 - wall_ns();
-  l1::InsertRequest req;
-  req.key = key;
-  req.value = v.value;
-  req.ops = ops;
-  req.expires_at_ns = now + life_ns;
-  req.stale_at_ns = now + std::min(stale_in, life_ns);
-  req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
-  req.refresh_claimed = v.stale;
-  if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
-  l1_.insert(req, hash, token, now);
-}
-
-std::optional<std::string> Cache::Impl::invalidation_message(std::string_view key) const {
-  return wire::encode_invalidation(key, origin_);
-}
-
-void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
-                               const detail::erased_value& value, const detail::TypeOps* ops,
-                               std::chrono::milliseconds ttl, const l1::FillToken& token,
-                               StoreMode mode) {
-  std::string payload;
-  try {
-    payload = ops->encode(value.get());
-  } catch (...) {
-    metrics::bump(counters_.encode_errors);
-    log(log_level::warning, "a loaded value could not be encoded; it is returned but not cached");
-    return;
-  }
-  ttl = jittered(ttl);
-  const Deadlines d = deadlines_for(ttl);
-  if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
-  const auto inserted =
-      l1_.insert(insert_request(key, value, ops, payload.size(), d), hash, token, d.now_ns);
-  if (inserted == l1::insert_result::outdated) {
-    l1_.drop(key, hash);  // keep no older copy either; the next read goes to Redis
-    return;
-  }
-  if (!has_redis() || !mode.write_l2) return;
-  const std::string bytes = envelope(payload, d);
-  const auto message = mode.publish ? invalidation_message(key) : std::nullopt;
-  if (!mode.wait) {
-    store_->write_async(key, bytes, d.expires_at_unix_ms, message, !mode.overwrite);
-    if (mode.publish) metrics::bump(counters_.invalidations_sent);
-    return;
-  }
-  if (store_->write(key, bytes, d.expires_at_unix_ms, message, !mode.overwrite).ok &&
-      mode.publish) {
-    metrics::bump(counters_.invalidations_sent);
-  }
-}
-
 void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds ttl,
                               const detail::TypeOps* ops, const detail::OwnedLoader& loader) {
   const std::uint64_t hash = l1::L1Cache::hash(key);
   auto joined = flights_.join(key, ops);
   if (!joined.leader) {  // a caller is loading it right now
     metrics::bump(counters_.refreshes_skipped);
+    l1_.release_refresh_claim(key, hash);
     return;
   }
   metrics::bump(counters_.refreshes_started);
   const l1::FillToken token = l1_.fill_token(hash);
   try {
     // Another instance may have refreshed it already: take its value if fresh.
-    L2Value v = l2_read(key, ops);
+    L2Value v = l2_read(key, ops, /*keep_raw=*/true);
     if (v.value && !v.stale) {
       fill_from_l2(key, hash, v, ops, token);
       metrics::bump(counters_.refreshes_ok);
@@ -316,8 +191,12 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
       return;
     }
     detail::erased_value value = timed_load(loader);
-    store_loaded(key, hash, value, ops, ttl, token,
-                 {.write_l2 = !v.failed, .overwrite = true, .publish = true});
+    metrics::bump(counters_.loads);
+    // Compare-and-set against what was just read: a set() from another
+    // instance that lands meanwhile is never overwritten by this refresh.
+    store_loaded(
+        key, hash, value, ops, ttl, token,
+        {.write_l2 = !v.failed, .overwrite = true, .publish = true, .if_equals = std::move(v.raw)});
     metrics::bump(counters_.refreshes_ok);
     flights_.finish(key, joined.call, std::move(value), nullptr);
   } catch (...) {

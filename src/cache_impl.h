@@ -38,7 +38,7 @@ class Cache::Impl {
 
   // Time.
   std::int64_t now_ns() const { return clock_->now().time_since_epoch().count(); }
-  std::int64_t wall_ns() const;
+  static std::int64_t wall_ns();  // real Unix time in ns (for Redis and other instances)
 
   void log(log_level level, std::string_view message) const;
 
@@ -64,9 +64,9 @@ class Cache::Impl {
 
   // Redis, with the breaker and error counting; false/empty when L1-only or closed.
   bool has_redis() const { return store_ != nullptr && !closed_.load(std::memory_order_acquire); }
-  l2::Result exec(std::vector<std::string> commands);
+  l2::Result exec(std::vector<std::string> commands, std::size_t affinity);
   // exec without waiting: the outcome is recorded (breaker, counters) when it comes.
-  void exec_async(std::vector<std::string> commands);
+  void exec_async(std::vector<std::string> commands, std::size_t affinity);
 
   struct L2Value {
     detail::erased_value value;                // null: miss or error
@@ -76,6 +76,8 @@ class Cache::Impl {
     std::size_t payload_bytes = 0;  // the codec's bytes, for L1 accounting
     bool corrupt = false;           // bytes were there but unusable
     bool failed = false;            // Redis did not answer (or the breaker is open)
+    bool negative = false;          // a "not found" marker (value is the empty optional)
+    std::string raw;                // the bytes read, when asked for (refresh's compare-and-set)
   };
   // How store_loaded treats Redis.
   struct StoreMode {
@@ -84,15 +86,27 @@ class Cache::Impl {
                              // so a load never replaces a value another writer stored meanwhile
     bool publish = false;    // also send an invalidation
     bool wait = true;        // false: do not wait for Redis's reply (the caller's load path)
+    // Compare-and-set: replace only these bytes ("" = only if absent).
+    std::optional<std::string> if_equals{};
   };
   // Reads and decodes one key from Redis; corrupt bytes count as a miss.
-  L2Value l2_read(std::string_view key, const detail::TypeOps* ops);
+  L2Value l2_read(std::string_view key, const detail::TypeOps* ops, bool keep_raw = false);
+  // l2_read of many keys in one round trip.
+  std::vector<L2Value> l2_read_many(const std::vector<std::string_view>& keys,
+                                    const detail::TypeOps* ops);
+  L2Value decode_read(const l2::ReadResult& r, const detail::TypeOps* ops, bool keep_raw = false);
   // Puts an L2 value into L1 if the fill token still holds.
   void fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
                     const detail::TypeOps* ops, const l1::FillToken& token);
   // Stores a loaded value in L1 (token-checked) and Redis. If an invalidation
   // arrived while it loaded, the value is suspect and is stored nowhere.
   // Encoding failures are counted, not thrown.
+  // The first half of store_loaded: L1, and the Redis write it would make.
+  std::optional<l2::WriteRequest> prepare_store(std::string_view key, std::uint64_t hash,
+                                                const detail::erased_value& value,
+                                                const detail::TypeOps* ops,
+                                                std::chrono::milliseconds ttl,
+                                                const l1::FillToken& token, StoreMode mode);
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                     const l1::FillToken& token, StoreMode mode);
@@ -100,23 +114,19 @@ class Cache::Impl {
                    const detail::TypeOps* ops, const detail::OwnedLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;
 
-  // Calls a loader, counting it and timing it (with metrics); rethrows its exception.
+  // Calls a loader and times it (with metrics); rethrows its exception.
+  // Callers count loads themselves.
   template <class Loader>
-  detail::erased_value timed_load(const Loader& loader) {
+  auto timed_load(const Loader& loader) -> decltype(loader()) {
     const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
-    auto observe = [&] {
-      if (opts_.metrics) latencies_.db.observe_ns(mono_ns() - t0);
-    };
-    detail::erased_value v;
-    try {
-      v = loader();
-    } catch (...) {
-      observe();
-      throw;
-    }
-    observe();
-    metrics::bump(counters_.loads);
-    return v;
+    struct Observe {
+      Impl* m;
+      std::int64_t t0;
+      ~Observe() {
+        if (m->opts_.metrics) m->latencies_.db.observe_ns(mono_ns() - t0);
+      }
+    } observe{this, t0};
+    return loader();
   }
   // Runs one L1 lookup, find(hash, now), counting it and timing one in 64.
   template <class Find>
@@ -162,7 +172,8 @@ class Cache::Impl {
   std::unique_ptr<l2::RedisClient> client_;  // null in L1-only mode
   std::unique_ptr<l2::RedisStore> store_;
   std::unique_ptr<sync::Subscriber> subscriber_;
-  std::unique_ptr<metrics::HttpEndpoint> http_;  // Options::metrics_listen
+  std::unique_ptr<metrics::HttpEndpoint> http_;  // Options::metrics_listen; close() resets it
+  int metrics_port_ = 0;                         // set once, at construction
   std::atomic<bool> closed_{false};
   util::Mutex close_mu_;  // serializes close()
 };

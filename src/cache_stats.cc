@@ -16,6 +16,7 @@ Stats Cache::Impl::snapshot() const {
   s.load_errors = get(c.load_errors);
   s.shared_loads = get(c.shared_loads);
   s.stale_served_on_error = get(c.stale_served_on_error);
+  s.negative_hits = get(c.negative_hits);
   s.redis_errors = get(c.redis_errors);
   s.decode_errors = get(c.decode_errors);
   s.encode_errors = get(c.encode_errors);

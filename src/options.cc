@@ -7,6 +7,7 @@
 
 #include "l2/redis_url.h"
 #include "options_internal.h"
+#include "util/time.h"
 
 namespace multicache {
 
@@ -47,6 +48,13 @@ std::pair<std::string, int> parse_listen_address(const std::string& address) {
   return {host, p};
 }
 
+static void check_duration(const char* field, std::chrono::milliseconds d, bool allow_zero) {
+  if (d.count() < 0 || (!allow_zero && d.count() == 0)) {
+    invalid(field, allow_zero ? "must not be negative" : "must be positive");
+  }
+  if (d.count() > util::k_max_duration_ms) invalid(field, "must be at most 100 years");
+}
+
 void Options::validate() const {
   if (!redis_url.empty()) (void)l2::parse_redis_url(redis_url);  // throws "redis_url: ..."
   if (l1_max_items < 1) invalid("l1_max_items", "must be at least 1");
@@ -61,9 +69,7 @@ void Options::validate() const {
   if (circuit_breaker_max_failures < 1) {
     invalid("circuit_breaker_max_failures", "must be at least 1");
   }
-  if (circuit_breaker_open_timeout.count() <= 0) {
-    invalid("circuit_breaker_open_timeout", "must be positive");
-  }
+  check_duration("circuit_breaker_open_timeout", circuit_breaker_open_timeout, false);
   if (!is_metric_name(metrics_prefix)) {
     invalid("metrics_prefix", "must match [a-zA-Z_:][a-zA-Z0-9_:]*");
   }
@@ -82,13 +88,14 @@ void Options::validate() const {
     if (!metrics) invalid("metrics_listen", "needs metrics = true");
     (void)parse_listen_address(metrics_listen);  // throws "metrics_listen: ..."
   }
-  if (l1_ttl.count() < 0) invalid("l1_ttl", "must not be negative (0 = no cap)");
-  if (stale_if_error.count() < 0) invalid("stale_if_error", "must not be negative (0 = off)");
+  check_duration("l1_ttl", l1_ttl, true);
+  check_duration("negative_ttl", negative_ttl, true);
+  check_duration("stale_if_error", stale_if_error, true);
   if (!(ttl_jitter >= 0.0 && ttl_jitter <= 0.5)) {
     invalid("ttl_jitter", "must be within [0, 0.5], got " + std::to_string(ttl_jitter));
   }
-  if (connect_timeout.count() <= 0) invalid("connect_timeout", "must be positive");
-  if (command_timeout.count() <= 0) invalid("command_timeout", "must be positive");
+  check_duration("connect_timeout", connect_timeout, false);
+  check_duration("command_timeout", command_timeout, false);
   if (pool_size < 1 || pool_size > 64) invalid("pool_size", "must be within [1, 64]");
   if (refresh_threads < 1 || refresh_threads > 64) {
     invalid("refresh_threads", "must be within [1, 64]");

@@ -25,10 +25,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -57,22 +60,36 @@ class Cache {
   // The loader may be kept and called later on a background thread to refresh
   // a stale entry: it must own what it uses (capture by value), not refer to
   // locals of the calling scope.
-  template <codable T, class Loader>
+  template <cacheable T, class Loader>
   T get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader);
 
   // Like get_or_load, but shares the cached value instead of copying it:
   // for large values. The pointee is immutable and stays valid as long as held.
-  template <codable T, class Loader>
+  template <cacheable T, class Loader>
   std::shared_ptr<const T> get_or_load_shared(std::string_view key, std::chrono::milliseconds ttl,
                                               Loader&& loader);
 
+  // Many keys at once: L1 first, then ONE Redis round trip for every L1 miss,
+  // then ONE call of batch_loader(missing_keys) for the rest, whose values are
+  // written back to Redis in one pipeline. batch_loader takes
+  // const std::vector<std::string>& and returns a map from key to T
+  // (std::unordered_map<std::string, T> or std::map) of the keys it found;
+  // keys it leaves out are absent from the result and not cached. Single-flight
+  // per key holds across batch and single calls. Stale entries are returned
+  // but not refreshed by a batch call. batch_loader's exception reaches the
+  // caller (and every caller waiting on one of its keys).
+  template <cacheable T, class BatchLoader>
+  std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,
+                                                      std::chrono::milliseconds ttl,
+                                                      BatchLoader&& batch_loader);
+
   // L1 → Redis, no loader. nullopt when absent (or unreadable) in both.
-  template <codable T>
+  template <cacheable T>
   std::optional<T> get(std::string_view key);
 
   // Writes Redis (SET PX) and L1, and tells other instances to drop their copy.
   // Throws RedisError if the Redis write failed; throws what Codec<T>::encode throws.
-  template <codable T>
+  template <cacheable T>
   void set(std::string_view key, const T& value, std::chrono::milliseconds ttl);
 
   // Drops the key from L1 and Redis, and tells other instances to drop theirs.
@@ -112,6 +129,11 @@ class Cache {
   Fetched fetch(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                 const detail::LoaderRef& loader);
   detail::erased_value read(std::string_view key, const detail::TypeOps* ops);
+  // One value per key (null: not found); see get_or_load_many.
+  std::vector<detail::erased_value> fetch_many(const std::vector<std::string>& keys,
+                                               std::chrono::milliseconds ttl,
+                                               const detail::TypeOps* ops,
+                                               const detail::BatchLoaderRef& loader);
   void refresh(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                detail::OwnedLoader loader);
   void write(std::string_view key, const detail::erased_value& value, const detail::TypeOps* ops,
@@ -151,7 +173,7 @@ detail::erased_value Cache::load_path(std::string_view key, std::chrono::millise
   return std::move(f.value);
 }
 
-template <codable T, class Loader>
+template <cacheable T, class Loader>
 T Cache::get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader) {
   check_ttl(ttl);
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
@@ -173,7 +195,7 @@ T Cache::get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader
   return *static_cast<const T*>(v.get());
 }
 
-template <codable T, class Loader>
+template <cacheable T, class Loader>
 std::shared_ptr<const T> Cache::get_or_load_shared(std::string_view key,
                                                    std::chrono::milliseconds ttl, Loader&& loader) {
   check_ttl(ttl);
@@ -195,7 +217,30 @@ std::shared_ptr<const T> Cache::get_or_load_shared(std::string_view key,
   return std::static_pointer_cast<const T>(load_path<T>(key, ttl, std::forward<Loader>(loader)));
 }
 
-template <codable T>
+template <cacheable T, class BatchLoader>
+std::unordered_map<std::string, T> Cache::get_or_load_many(const std::vector<std::string>& keys,
+                                                           std::chrono::milliseconds ttl,
+                                                           BatchLoader&& batch_loader) {
+  check_ttl(ttl);
+  auto call = [&batch_loader](const std::vector<std::string>& missing) {
+    auto found = std::invoke(batch_loader, missing);
+    std::vector<detail::erased_value> values(missing.size());
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      auto it = found.find(missing[i]);
+      if (it != found.end()) values[i] = std::make_shared<const T>(std::move(it->second));
+    }
+    return values;
+  };
+  const std::vector<detail::erased_value> values =
+      fetch_many(keys, ttl, &detail::type_ops_for<T>, detail::BatchLoaderRef(call));
+  std::unordered_map<std::string, T> result;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (values[i]) result.emplace(keys[i], *static_cast<const T*>(values[i].get()));
+  }
+  return result;
+}
+
+template <cacheable T>
 std::optional<T> Cache::get(std::string_view key) {
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   std::optional<T> out;
@@ -205,7 +250,7 @@ std::optional<T> Cache::get(std::string_view key) {
   return *static_cast<const T*>(v.get());
 }
 
-template <codable T>
+template <cacheable T>
 void Cache::set(std::string_view key, const T& value, std::chrono::milliseconds ttl) {
   check_ttl(ttl);
   write(key, std::make_shared<const T>(value), &detail::type_ops_for<T>, ttl);

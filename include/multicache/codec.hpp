@@ -17,6 +17,7 @@
 #include <concepts>
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,15 @@ template <class T>
 concept codable = requires(const T& value, std::string_view bytes) {
   { Codec<T>::encode(value) } -> std::convertible_to<std::string>;
   { Codec<T>::decode(bytes) } -> std::convertible_to<T>;
+};
+
+// What a Cache can hold: a codable T, or std::optional<U> of a codable U
+// (an empty optional is cached as "not found", see Options::negative_ttl).
+template <class T>
+concept cacheable = codable<T> || requires {
+  typename T::value_type;
+  requires std::same_as<T, std::optional<typename T::value_type>>;
+  requires codable<typename T::value_type>;
 };
 
 }  // namespace multicache

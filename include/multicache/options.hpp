@@ -95,6 +95,13 @@ struct Options {
   // returned instead of the exception. 0 = off. Default 0.
   std::chrono::milliseconds stale_if_error{0};
 
+  // Negative caching: when a loader returns an empty std::optional (the
+  // caller used get_or_load<std::optional<T>>), "not found" is cached for
+  // min(ttl, negative_ttl), in L1 and as a marker under a separate Redis key
+  // (Go instances never read it: to them the key is simply absent). 0: absence
+  // is not cached. set() and remove() clear the marker. Default 10 s.
+  std::chrono::milliseconds negative_ttl{10000};
+
   // TTL jitter: every stored entry's ttl is shortened by a random fraction in
   // [0, ttl_jitter), so keys loaded together do not expire together.
   // Range [0, 0.5]. Default 0 (off).
@@ -117,8 +124,10 @@ struct Options {
   // Where log lines go. Default (empty): one line to stderr for warnings and errors.
   std::function<void(log_level, std::string_view)> log{};
 
-  // Time source for L1 expiry and staleness. Default (null): the system clocks.
-  // Tests inject a manual clock. Redis TTLs always use Redis's own clock.
+  // Monotonic time source for L1 expiry, staleness and the breaker. Default
+  // (null): std::chrono::steady_clock. Tests inject a ManualClock. What goes
+  // to Redis (stale-after seconds, SET PXAT deadlines) always uses the real
+  // wall clock: keep instances' clocks in sync with Redis's (NTP).
   std::shared_ptr<const Clock> clock{};
 
   // Test-only hook: called with the key just before a value read from Redis

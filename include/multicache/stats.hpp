@@ -20,6 +20,7 @@ struct Stats {
   std::uint64_t load_errors = 0;            // loader calls that threw
   std::uint64_t shared_loads = 0;           // callers that waited on another caller's load/read
   std::uint64_t stale_served_on_error = 0;  // expired values returned by stale_if_error
+  std::uint64_t negative_hits = 0;  // "not found" served from a Redis marker (also an l2 hit)
 
   // Errors.
   std::uint64_t redis_errors = 0;   // failed or timed-out Redis round trips

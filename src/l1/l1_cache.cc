@@ -84,8 +84,8 @@ FillToken L1Cache::fill_token(std::uint64_t hash) const {
 }
 
 insert_result L1Cache::insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
-                              std::int64_t now_ns) {
-  return insert_impl(req, hash, &token, now_ns);
+                              std::int64_t now_ns, bool bump_generation) {
+  return insert_impl(req, hash, &token, now_ns, bump_generation);
 }
 
 insert_result L1Cache::insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
@@ -94,7 +94,8 @@ insert_result L1Cache::insert_unconditionally(const InsertRequest& req, std::uin
 }
 
 insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
-                                   const FillToken* token, std::int64_t now_ns) {
+                                   const FillToken* token, std::int64_t now_ns,
+                                   bool bump_generation) {
   const std::size_t charge = req.key.size() + req.value_bytes + k_entry_overhead;
   if (charge > max_bytes_) {
     counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
@@ -121,6 +122,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     raw->charge = charge;
     raw->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
     s.ring.insert(raw);
+    if (bump_generation) s.generation.fetch_add(1, std::memory_order_acq_rel);
     items_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(charge, std::memory_order_relaxed);
     while (over_limits() && evict_one_locked(s, raw, now_ns)) {

@@ -88,8 +88,10 @@ class L1Cache {
   // invalidation hit the shard since the token was taken), when the entry
   // alone exceeds the byte bound (an older copy is dropped then), or when it
   // is already expired.
+  // bump_generation: afterwards, outdate every other token of the shard (the
+  // caller's own write: no fill that started before it may land after it).
   insert_result insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
-                       std::int64_t now_ns);
+                       std::int64_t now_ns, bool bump_generation = false);
   // Insert that ignores generations (the caller's own write).
   insert_result insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
                                        std::int64_t now_ns);
@@ -138,7 +140,7 @@ class L1Cache {
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                           std::int64_t now_ns, bool claim, CopyFn copy);
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
-                            std::int64_t now_ns);
+                            std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
   // Unlinks and frees e; adjusts totals.
   void remove_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);

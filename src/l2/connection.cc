@@ -15,6 +15,10 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "l2/reply.h"
@@ -40,7 +44,10 @@ Connection::Connection(EventLoop& loop, ConnectionSettings settings)
                        [this] {
                          if (state_ == state::disconnected) connect();
                        }),
-      overdue_timer_(loop, [this] { check_overdue(); }) {}
+      overdue_timer_(loop, [this] { check_overdue(); }),
+      fail_timer_(loop, [this] {
+        if (ac_ != nullptr && ac_ == failing_ac_) lost(failing_why_, true);
+      }) {}
 
 Connection::~Connection() { shutdown(); }
 
@@ -89,6 +96,16 @@ void Connection::on_connect_cb(const redisAsyncContext* ac, int status) {
     self->lost("connect failed: " + why, false);
     return;
   }
+  // TCP keepalive detects a peer that vanished without closing (a half-open
+  // connection) in about 11 s: notably for the subscriber, which only listens.
+  if (ac->c.connection_type == REDIS_CONN_TCP) {
+    const int fd = ac->c.fd;
+    int on = 1, idle = 5, interval = 2, count = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  }
   self->handshake();
 }
 
@@ -112,10 +129,7 @@ void Connection::handshake() {
       if (ac_ != ac || state_ != state::handshaking) return;
       if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
         std::string why = r != nullptr ? std::string(r->str, r->len) : "connection lost";
-        // Inside a hiredis callback: free the context from a posted task.
-        loop_.post([this, ac, why] {
-          if (ac_ == ac) lost("handshake failed: " + why, true);
-        });
+        fail_soon("handshake failed: " + why);  // inside a hiredis callback: not here
         return;
       }
       if (--*remaining == 0) become_ready();
@@ -123,10 +137,17 @@ void Connection::handshake() {
     if (redisAsyncFormattedCommand(ac_, &Connection::on_reply_cb, p, cmd.data(), cmd.size()) !=
         REDIS_OK) {
       delete p;
-      lost("handshake could not be sent", true);
+      fail_soon("handshake could not be sent");  // inside onConnect: not here
       return;
     }
   }
+}
+
+void Connection::fail_soon(std::string why) {
+  // A timer owned by this connection: it cannot outlive it, unlike a posted task.
+  failing_ac_ = ac_;
+  failing_why_ = std::move(why);
+  fail_timer_.arm(std::chrono::microseconds(0));
 }
 
 void Connection::become_ready() {
@@ -143,6 +164,7 @@ void Connection::lost(std::string_view why, bool free_context) {
   const bool was_ready = ready_.exchange(false, std::memory_order_acq_rel);
   connect_timer_.cancel();
   overdue_timer_.cancel();
+  fail_timer_.cancel();
   inflight_sent_us_.clear();
   redisAsyncContext* ac = ac_;
   ac_ = nullptr;

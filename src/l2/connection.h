@@ -75,6 +75,8 @@ class Connection {
   void connect();
   void handshake();
   void become_ready();
+  // Fails the current context from a zero-delay timer (for use inside hiredis callbacks).
+  void fail_soon(std::string why);
   void lost(std::string_view why, bool free_context);
   void schedule_reconnect();
   void check_overdue();
@@ -89,6 +91,9 @@ class Connection {
   Timer connect_timer_;
   Timer reconnect_timer_;
   Timer overdue_timer_;
+  Timer fail_timer_;
+  redisAsyncContext* failing_ac_ = nullptr;
+  std::string failing_why_;
   std::function<void()> on_ready_;
   std::function<void(bool)> on_lost_;
   std::atomic<bool> ready_{false};

@@ -53,11 +53,21 @@ bool EventLoop::post(std::function<void()> fn) {
 void EventLoop::stop() {
   util::MutexLock stop_lock(stop_mu_);
   if (!thread_.joinable()) return;
-  // The last task breaks the loop; tasks posted before it run first.
-  post([this] { event_base_loopbreak(base_); });
+  // The last task breaks the loop; tasks posted before it run first. It is
+  // queued and intake closed in one critical section, so post() never
+  // accepts a task that will not run.
   {
     util::MutexLock lock(mu_);
-    stopping_ = true;
+    if (!stopping_) {
+      tasks_.push_back([this] { event_base_loopbreak(base_); });
+      stopping_ = true;
+      if (!wake_pending_) {
+        wake_pending_ = true;
+        std::uint64_t one = 1;
+        while (write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+        }
+      }
+    }
   }
   thread_.join();
 }

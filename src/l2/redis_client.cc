@@ -10,6 +10,7 @@ namespace multicache::l2 {
 
 struct RedisClient::Batch {
   std::vector<std::string> commands;
+  std::size_t affinity = k_any;
   std::chrono::steady_clock::time_point deadline;
 
   util::Mutex mu;
@@ -106,7 +107,7 @@ bool RedisClient::wait_connected(std::chrono::milliseconds limit) const {
   return connected();
 }
 
-Result RedisClient::execute(std::vector<std::string> commands) {
+Result RedisClient::execute(std::vector<std::string> commands, std::size_t affinity) {
   Result result;
   if (commands.empty()) {
     result.ok = true;
@@ -128,6 +129,7 @@ Result RedisClient::execute(std::vector<std::string> commands) {
     batch->remaining = commands.size();
   }
   batch->commands = std::move(commands);
+  batch->affinity = affinity;
   if (!loop_->post([this, batch] { dispatch(batch); })) {
     result.error = "client stopped";
     return result;
@@ -149,7 +151,7 @@ Result RedisClient::execute(std::vector<std::string> commands) {
   return result;
 }
 
-void RedisClient::submit(std::vector<std::string> commands, Callback done) {
+void RedisClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {
   Result early;
   if (commands.empty()) {
     early.ok = true;
@@ -166,6 +168,7 @@ void RedisClient::submit(std::vector<std::string> commands, Callback done) {
       batch->on_done = std::move(done);
     }
     batch->commands = std::move(commands);
+    batch->affinity = affinity;
     if (loop_->post([this, batch] { dispatch(batch); })) return;
     util::MutexLock lock(batch->mu);
     done = std::move(batch->on_done);
@@ -180,6 +183,10 @@ void RedisClient::dispatch(const std::shared_ptr<Batch>& batch) {
     if (batch->done) return;  // its caller gave up while it was queued
   }
   Connection* conn = nullptr;
+  if (batch->affinity != k_any && !conns_.empty()) {
+    Connection* c = conns_[batch->affinity % conns_.size()].get();
+    if (c->is_ready()) conn = c;
+  }
   for (std::size_t i = 0; i < conns_.size() && conn == nullptr; ++i) {
     Connection* c = conns_[(next_conn_ + i) % conns_.size()].get();
     if (c->is_ready()) conn = c;

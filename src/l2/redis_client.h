@@ -45,14 +45,18 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
-  Result execute(std::vector<std::string> commands);
+  // affinity: pipelines with the same affinity go on the same connection
+  // while it is up, so they reach Redis in the order they were sent (a
+  // remove() never overtakes the async SET of the same key). k_any: any.
+  static constexpr std::size_t k_any = static_cast<std::size_t>(-1);
+  Result execute(std::vector<std::string> commands, std::size_t affinity = k_any);
 
   using Callback = std::function<void(Result)>;
   // Sends without waiting. done runs exactly once: on the loop thread when the
   // replies arrive or the connection fails (a reply overdue by the command
   // timeout fails the connection), or on the caller's thread when the
   // pipeline cannot be sent at all. done must be quick and must not throw.
-  void submit(std::vector<std::string> commands, Callback done);
+  void submit(std::vector<std::string> commands, Callback done, std::size_t affinity = k_any);
 
   // True while at least one connection is ready.
   bool connected() const { return ready_count_.load(std::memory_order_acquire) > 0; }

@@ -15,8 +15,9 @@ std::string RedisStore::full_key(std::string_view key) const {
   return k;
 }
 
-Status RedisStore::run(std::vector<std::string> commands, std::vector<Reply>* replies) const {
-  Result r = exec_(std::move(commands));
+Status RedisStore::run(std::vector<std::string> commands, std::vector<Reply>* replies,
+                       std::size_t affinity) const {
+  Result r = exec_(std::move(commands), affinity);
   if (!r.ok) return {false, r.error};
   for (const Reply& reply : r.replies) {
     if (reply.is_error()) return {false, "redis replied: " + reply.str};
@@ -25,53 +26,128 @@ Status RedisStore::run(std::vector<std::string> commands, std::vector<Reply>* re
   return {true, {}};
 }
 
-ReadResult RedisStore::read(std::string_view key) const {
+std::string RedisStore::negative_key(std::string_view key) const {
+  std::string k;
+  k.reserve(key_prefix_.size() + 5 + key.size());
+  k.append(key_prefix_).append("\x01neg\x01").append(key);
+  return k;
+}
+
+void RedisStore::append_read(std::string_view key, bool with_negative,
+                             std::vector<std::string>* cmds) const {
   const std::string k = full_key(key);
-  std::vector<Reply> replies;
-  ReadResult out;
-  out.status = run({format_command({"GET", k}), format_command({"PTTL", k})}, &replies);
-  if (!out.status.ok) return out;
-  const Reply& get = replies[0];
-  const Reply& pttl = replies[1];
-  if (get.type == Reply::kind::string) {
-    out.bytes = get.str;
-  } else if (get.type != Reply::kind::nil) {
-    out.status = {false, "unexpected reply type to GET"};
-    return out;
+  cmds->push_back(format_command({"GET", k}));
+  cmds->push_back(format_command({"PTTL", k}));
+  if (with_negative) {
+    const std::string nk = negative_key(key);
+    cmds->push_back(format_command({"EXISTS", nk}));
+    cmds->push_back(format_command({"PTTL", nk}));
   }
-  if (pttl.type == Reply::kind::integer) out.pttl_ms = pttl.integer;
+}
+
+std::size_t RedisStore::parse_read(const std::vector<Reply>& replies, std::size_t at,
+                                   bool with_negative, ReadResult* out) const {
+  const std::size_t used = with_negative ? 4 : 2;
+  out->status = {true, {}};
+  const Reply& get = replies[at];
+  if (get.type == Reply::kind::string) {
+    out->bytes = get.str;
+  } else if (get.type != Reply::kind::nil) {
+    out->status = {false, "unexpected reply type to GET"};
+    return used;
+  }
+  if (replies[at + 1].type == Reply::kind::integer) out->pttl_ms = replies[at + 1].integer;
+  if (with_negative && !out->bytes) {
+    out->negative = replies[at + 2].type == Reply::kind::integer && replies[at + 2].integer == 1;
+    if (replies[at + 3].type == Reply::kind::integer) {
+      out->negative_pttl_ms = replies[at + 3].integer;
+    }
+  }
+  return used;
+}
+
+ReadResult RedisStore::read(std::string_view key, bool with_negative) const {
+  return std::move(read_many({key}, with_negative).front());
+}
+
+std::vector<ReadResult> RedisStore::read_many(const std::vector<std::string_view>& keys,
+                                              bool with_negative) const {
+  std::vector<std::string> cmds;
+  cmds.reserve(keys.size() * (with_negative ? 4 : 2));
+  for (auto key : keys) append_read(key, with_negative, &cmds);
+  std::vector<Reply> replies;
+  std::vector<ReadResult> out(keys.size());
+  const Status st =
+      run(std::move(cmds), &replies, keys.size() == 1 ? affinity_of(keys[0]) : RedisClient::k_any);
+  std::size_t at = 0;
+  for (auto& r : out) {
+    if (!st.ok) {
+      r.status = st;
+      continue;
+    }
+    at += parse_read(replies, at, with_negative, &r);
+  }
   return out;
 }
 
-std::vector<std::string> RedisStore::write_commands(std::string_view key, std::string_view bytes,
-                                                    std::int64_t expires_at_ms,
-                                                    const std::optional<std::string>& message,
-                                                    bool only_if_absent) const {
+namespace {
+
+// KEYS[1] key; ARGV: expected bytes ("" = absent), new bytes, PXAT deadline,
+// channel ("" = no publish), message. Returns 1 when it wrote.
+constexpr std::string_view k_compare_and_set = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+  if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+  return 1
+end
+return 0
+)lua";
+
+}  // namespace
+
+void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* cmds) const {
+  if (w.if_equals) {
+    cmds->push_back(
+        format_command({"EVAL", k_compare_and_set, "1", full_key(w.key), *w.if_equals, w.bytes,
+                        std::to_string(w.expires_at_ms),
+                        w.message ? std::string_view(channel_) : std::string_view(),
+                        w.message ? std::string_view(*w.message) : std::string_view()}));
+    return;
+  }
+  const std::string k = w.negative ? negative_key(w.key) : full_key(w.key);
+  const std::string at = std::to_string(w.expires_at_ms);
+  const std::string_view bytes = w.negative ? std::string_view("-") : std::string_view(w.bytes);
+  cmds->push_back(w.only_if_absent ? format_command({"SET", k, bytes, "PXAT", at, "NX"})
+                                   : format_command({"SET", k, bytes, "PXAT", at}));
+  if (w.clear_other) {
+    cmds->push_back(format_command({"DEL", w.negative ? full_key(w.key) : negative_key(w.key)}));
+  }
+  if (w.message) cmds->push_back(format_command({"PUBLISH", channel_, *w.message}));
+}
+
+Status RedisStore::write(const WriteRequest& w) const {
   std::vector<std::string> cmds;
-  const std::string k = full_key(key);
-  const std::string at = std::to_string(expires_at_ms);
-  cmds.push_back(only_if_absent ? format_command({"SET", k, bytes, "PXAT", at, "NX"})
-                                : format_command({"SET", k, bytes, "PXAT", at}));
-  if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
-  return cmds;
+  append_write(w, &cmds);
+  return run(std::move(cmds), nullptr, affinity_of(w.key));
 }
 
-Status RedisStore::write(std::string_view key, std::string_view bytes, std::int64_t expires_at_ms,
-                         const std::optional<std::string>& message, bool only_if_absent) const {
-  return run(write_commands(key, bytes, expires_at_ms, message, only_if_absent), nullptr);
-}
-
-void RedisStore::write_async(std::string_view key, std::string_view bytes,
-                             std::int64_t expires_at_ms, const std::optional<std::string>& message,
-                             bool only_if_absent) const {
-  exec_async_(write_commands(key, bytes, expires_at_ms, message, only_if_absent));
+void RedisStore::write_async(const std::vector<WriteRequest>& writes) const {
+  // One pipeline per key, each on its key's connection: they leave in the
+  // same event-loop turn, so a batch still costs one write per connection.
+  for (const auto& w : writes) {
+    std::vector<std::string> cmds;
+    append_write(w, &cmds);
+    exec_async_(std::move(cmds), affinity_of(w.key));
+  }
 }
 
 Status RedisStore::remove(std::string_view key, const std::optional<std::string>& message) const {
   std::vector<std::string> cmds;
   cmds.push_back(format_command({"DEL", full_key(key)}));
+  cmds.push_back(format_command({"DEL", negative_key(key)}));
   if (message) cmds.push_back(format_command({"PUBLISH", channel_, *message}));
-  return run(std::move(cmds), nullptr);
+  return run(std::move(cmds), nullptr, affinity_of(key));
 }
 
 }  // namespace multicache::l2

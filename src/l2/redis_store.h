@@ -29,37 +29,67 @@ struct ReadResult {
   Status status;
   std::optional<std::string> bytes;  // nullopt: no such key
   std::int64_t pttl_ms = -2;         // Redis PTTL: -1 no expiry, -2 gone
+  bool negative = false;             // a "not found" marker exists (and no value)
+  std::int64_t negative_pttl_ms = -2;
+};
+
+// One write: SET key bytes PXAT expires_at_ms [NX], and optionally more in
+// the same round trip.
+struct WriteRequest {
+  std::string key;    // the user's key (unprefixed)
+  std::string bytes;  // the envelope
+  // Absolute deadline (Unix ms; Redis >= 6.2), so a SET that reaches Redis
+  // late (after a stall) does not live longer than meant.
+  std::int64_t expires_at_ms = 0;
+  bool only_if_absent = false;  // NX: leave an existing value alone (still ok)
+  bool negative = false;        // write the key's "not found" marker, not the value
+  bool clear_other = false;     // also delete the other one: the marker, or (negative) the value
+  std::optional<std::string> message;  // then PUBLISH this invalidation
+  // Compare-and-set (a background refresh): write, and publish, only if the
+  // key still holds exactly these bytes ("" = only if absent). One EVAL.
+  std::optional<std::string> if_equals;
 };
 
 class RedisStore {
  public:
-  using Exec = std::function<Result(std::vector<std::string>)>;
+  // Run a pipeline on the connection picked by affinity (RedisClient::execute).
+  using Exec = std::function<Result(std::vector<std::string>, std::size_t affinity)>;
   // Sends a pipeline without waiting; the function reports the outcome itself.
-  using ExecAsync = std::function<void(std::vector<std::string>)>;
+  using ExecAsync = std::function<void(std::vector<std::string>, std::size_t affinity)>;
   RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel);
 
-  // GET and PTTL of one key in one round trip.
-  ReadResult read(std::string_view key) const;
-  // SET key bytes PXAT expires_at_ms [NX], then PUBLISH message (when given),
-  // in one round trip. With only_if_absent, an existing value is left alone
-  // (ok). The deadline is absolute (Unix ms, Redis >= 6.2), so a SET that
-  // reaches Redis late (after a stall) does not live longer than meant.
-  Status write(std::string_view key, std::string_view bytes, std::int64_t expires_at_ms,
-               const std::optional<std::string>& message, bool only_if_absent = false) const;
-  // write() without waiting for the reply (failures are counted by exec_async).
-  void write_async(std::string_view key, std::string_view bytes, std::int64_t expires_at_ms,
-                   const std::optional<std::string>& message, bool only_if_absent) const;
-  // DEL key, then PUBLISH message (when given), in one round trip.
+  // GET and PTTL of one key (and of its "not found" marker, with_negative),
+  // in one round trip.
+  ReadResult read(std::string_view key, bool with_negative = false) const;
+  // read() of many keys in one round trip; one result per key, in order.
+  std::vector<ReadResult> read_many(const std::vector<std::string_view>& keys,
+                                    bool with_negative) const;
+  Status write(const WriteRequest& w) const;
+  // Writes without waiting for the reply (failures are counted by exec_async),
+  // all in one pipeline.
+  void write_async(const std::vector<WriteRequest>& writes) const;
+  // DEL key, DEL its "not found" marker, then PUBLISH message (when given), in
+  // one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
 
   std::string full_key(std::string_view key) const;
+  // Where a key's "not found" marker lives: key_prefix + "\x01neg\x01" + key.
+  // A separate Redis key, so a Go instance never reads a marker (it sees a
+  // miss and loads), and no printable user key can collide with it.
+  std::string negative_key(std::string_view key) const;
 
  private:
-  Status run(std::vector<std::string> commands, std::vector<Reply>* replies) const;
-  std::vector<std::string> write_commands(std::string_view key, std::string_view bytes,
-                                          std::int64_t expires_at_ms,
-                                          const std::optional<std::string>& message,
-                                          bool only_if_absent) const;
+  Status run(std::vector<std::string> commands, std::vector<Reply>* replies,
+             std::size_t affinity) const;
+  // Commands about one key share a connection (see RedisClient::execute).
+  static std::size_t affinity_of(std::string_view key) {
+    return std::hash<std::string_view>{}(key);
+  }
+  void append_write(const WriteRequest& w, std::vector<std::string>* cmds) const;
+  void append_read(std::string_view key, bool with_negative, std::vector<std::string>* cmds) const;
+  // Parses one key's replies starting at replies[at]; returns how many it used.
+  std::size_t parse_read(const std::vector<Reply>& replies, std::size_t at, bool with_negative,
+                         ReadResult* out) const;
 
   Exec exec_;
   ExecAsync exec_async_;

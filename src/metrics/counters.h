@@ -47,6 +47,7 @@ struct Counters {
   Counter load_errors{0};
   Counter shared_loads{0};
   Counter stale_served_on_error{0};
+  Counter negative_hits{0};
   Counter redis_errors{0};
   Counter decode_errors{0};
   Counter encode_errors{0};

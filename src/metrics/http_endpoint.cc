@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 #include "multicache/errors.hpp"
 
 namespace multicache::metrics {
@@ -21,6 +23,16 @@ HttpEndpoint::HttpEndpoint(const std::string& host, int port, std::function<std:
     throw Error("metrics_listen: cannot listen on " + host + ":" + std::to_string(port));
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // Server::stop() is a no-op until the server runs: wait for that, so the
+  // destructor can always stop it.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!server_->is_running()) {
+    server_->stop();
+    thread_.join();
+    throw Error("metrics_listen: the HTTP server did not start");
+  }
 }
 
 HttpEndpoint::~HttpEndpoint() {

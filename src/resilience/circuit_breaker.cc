@@ -25,33 +25,52 @@ CircuitBreaker::CircuitBreaker(bool enabled, int max_failures,
 
 std::optional<std::uint64_t> CircuitBreaker::admit() {
   if (!enabled_) return 0;
-  util::MutexLock lock(mu_);
-  const auto now = clock_->now();
-  if (state_ == breaker_state::open) {
-    if (now < open_until_) return std::nullopt;
-    transition(breaker_state::half_open, now);
+  std::optional<std::uint64_t> admitted;
+  {
+    util::MutexLock lock(mu_);
+    const auto now = clock_->now();
+    if (state_ == breaker_state::open && now >= open_until_) {
+      transition(breaker_state::half_open, now);
+    }
+    if (state_ == breaker_state::closed) {
+      admitted = generation_;
+    } else if (state_ == breaker_state::half_open && !probe_in_flight_) {
+      probe_in_flight_ = true;
+      admitted = generation_;
+    }
   }
-  if (state_ == breaker_state::half_open) {
-    if (probe_in_flight_) return std::nullopt;
-    probe_in_flight_ = true;
-  }
-  return generation_;
+  notify();
+  return admitted;
 }
 
 void CircuitBreaker::record(std::uint64_t generation, bool success) {
   if (!enabled_) return;
-  util::MutexLock lock(mu_);
-  if (generation != generation_) return;
-  const auto now = clock_->now();
-  if (success) {
-    consecutive_failures_ = 0;
-    if (state_ == breaker_state::half_open) transition(breaker_state::closed, now);
-    return;
+  {
+    util::MutexLock lock(mu_);
+    if (generation != generation_) return;
+    const auto now = clock_->now();
+    if (success) {
+      consecutive_failures_ = 0;
+      if (state_ == breaker_state::half_open) transition(breaker_state::closed, now);
+    } else {
+      ++consecutive_failures_;
+      if (state_ == breaker_state::half_open ||
+          (state_ == breaker_state::closed && consecutive_failures_ >= max_failures_)) {
+        transition(breaker_state::open, now);
+      }
+    }
   }
-  ++consecutive_failures_;
-  if (state_ == breaker_state::half_open ||
-      (state_ == breaker_state::closed && consecutive_failures_ >= max_failures_)) {
-    transition(breaker_state::open, now);
+  notify();
+}
+
+void CircuitBreaker::notify() {
+  std::vector<std::pair<breaker_state, breaker_state>> changes;
+  {
+    util::MutexLock lock(mu_);
+    changes.swap(unreported_);
+  }
+  if (on_transition_) {
+    for (const auto& [from, to] : changes) on_transition_(from, to);
   }
 }
 
@@ -63,7 +82,7 @@ void CircuitBreaker::transition(breaker_state to, std::chrono::steady_clock::tim
   probe_in_flight_ = false;
   if (to == breaker_state::open) open_until_ = now + open_timeout_;
   mirror_.store(to, std::memory_order_release);
-  if (on_transition_) on_transition_(from, to);
+  unreported_.emplace_back(from, to);
 }
 
 }  // namespace multicache::resilience

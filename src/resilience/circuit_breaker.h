@@ -10,7 +10,8 @@
 // cannot flip the new state.
 //
 // Thread-safety: all members are thread-safe (one mutex; the state is also
-// mirrored in an atomic for cheap reads).
+// mirrored in an atomic for cheap reads). The transition callback runs
+// outside the mutex, on the thread whose call caused the transition.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "multicache/clock.hpp"
 #include "util/mutex.h"
@@ -43,7 +46,9 @@ class CircuitBreaker {
   bool enabled() const { return enabled_; }
 
  private:
+  // Changes state; the callback runs later, in notify(), outside the lock.
   void transition(breaker_state to, std::chrono::steady_clock::time_point now) MC_REQUIRES(mu_);
+  void notify() MC_EXCLUDES(mu_);
 
   const bool enabled_;
   const int max_failures_;
@@ -58,6 +63,7 @@ class CircuitBreaker {
   bool probe_in_flight_ MC_GUARDED_BY(mu_) = false;
   std::chrono::steady_clock::time_point open_until_ MC_GUARDED_BY(mu_);
   std::atomic<breaker_state> mirror_{breaker_state::closed};
+  std::vector<std::pair<breaker_state, breaker_state>> unreported_ MC_GUARDED_BY(mu_);
 };
 
 }  // namespace multicache::resilience

@@ -209,3 +209,26 @@ TEST(CircuitBreakerState, Names) {
 
 }  // namespace
 }  // namespace multicache::resilience
+
+namespace multicache::resilience {
+namespace {
+
+TEST(CircuitBreakerCallback, RunsOutsideTheLockSoItMayUseTheBreaker) {
+  ManualClock clock;
+  CircuitBreaker* self = nullptr;
+  int calls = 0;
+  CircuitBreaker b(true, 1, std::chrono::milliseconds(100), &clock,
+                   [&](breaker_state, breaker_state) {
+                     ++calls;
+                     (void)self->admit();  // would deadlock if called under the mutex
+                   });
+  self = &b;
+  auto g = b.admit();
+  ASSERT_TRUE(g.has_value());
+  b.record(*g, false);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(b.state(), breaker_state::open);
+}
+
+}  // namespace
+}  // namespace multicache::resilience

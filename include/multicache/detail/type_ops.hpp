@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "multicache/codec.hpp"
 
@@ -28,7 +29,16 @@ struct TypeOps {
   std::size_t (*size_of)(const void* value, std::size_t encoded_size);
   // *static_cast<std::optional<T>*>(out) = *static_cast<const T*>(value)
   void (*copy_out)(const void* value, void* out);
+  // Only for T = std::optional<U> (negative caching), else null:
+  // whether the value is the empty optional, and a new empty one.
+  bool (*is_absent)(const void* value);
+  erased_value (*make_absent)();
 };
+
+template <class T>
+inline constexpr bool is_optional_v = false;
+template <class U>
+inline constexpr bool is_optional_v<std::optional<U>> = true;
 
 template <class T>
 std::size_t size_of_value(const void* value, std::size_t encoded_size) {
@@ -39,19 +49,49 @@ std::size_t size_of_value(const void* value, std::size_t encoded_size) {
   }
 }
 
+// T's bytes are Codec<T>'s; std::optional<U>'s are Codec<U>'s when present
+// (absence is stored as a negative marker instead, see cache.hpp).
 template <class T>
-inline constexpr TypeOps type_ops_for{
-    [](std::string_view bytes) -> erased_value {
-      return std::make_shared<const T>(Codec<T>::decode(bytes));
-    },
-    [](const void* value) -> std::string {
-      return std::string(Codec<T>::encode(*static_cast<const T*>(value)));
-    },
-    &size_of_value<T>,
-    [](const void* value, void* out) {
-      static_cast<std::optional<T>*>(out)->emplace(*static_cast<const T*>(value));
-    },
-};
+constexpr TypeOps make_type_ops() {
+  if constexpr (is_optional_v<T>) {
+    using U = typename T::value_type;
+    return TypeOps{
+        [](std::string_view bytes) -> erased_value {
+          return std::make_shared<const T>(Codec<U>::decode(bytes));
+        },
+        [](const void* value) -> std::string {
+          return std::string(Codec<U>::encode(**static_cast<const T*>(value)));
+        },
+        [](const void* value, std::size_t encoded_size) -> std::size_t {
+          const T& v = *static_cast<const T*>(value);
+          return v ? size_of_value<U>(&*v, encoded_size) : sizeof(T);
+        },
+        [](const void* value, void* out) {
+          static_cast<std::optional<T>*>(out)->emplace(*static_cast<const T*>(value));
+        },
+        [](const void* value) { return !static_cast<const T*>(value)->has_value(); },
+        []() -> erased_value { return std::make_shared<const T>(); },
+    };
+  } else {
+    return TypeOps{
+        [](std::string_view bytes) -> erased_value {
+          return std::make_shared<const T>(Codec<T>::decode(bytes));
+        },
+        [](const void* value) -> std::string {
+          return std::string(Codec<T>::encode(*static_cast<const T*>(value)));
+        },
+        &size_of_value<T>,
+        [](const void* value, void* out) {
+          static_cast<std::optional<T>*>(out)->emplace(*static_cast<const T*>(value));
+        },
+        nullptr,
+        nullptr,
+    };
+  }
+}
+
+template <class T>
+inline constexpr TypeOps type_ops_for = make_type_ops<T>();
 
 // A non-owning reference to a callable returning erased_value; valid only
 // during the call that received it.
@@ -65,6 +105,23 @@ class LoaderRef {
  private:
   void* obj_;
   erased_value (*call_)(void*);
+};
+
+// A non-owning reference to a batch loader: keys in, one value per key out
+// (null: not found). Valid only during the call that received it.
+class BatchLoaderRef {
+ public:
+  using Result = std::vector<erased_value>;
+  template <class F>
+  explicit BatchLoaderRef(F& f)
+      : obj_(&f), call_([](void* obj, const std::vector<std::string>& keys) -> Result {
+          return (*static_cast<F*>(obj))(keys);
+        }) {}
+  Result operator()(const std::vector<std::string>& keys) const { return call_(obj_, keys); }
+
+ private:
+  void* obj_;
+  Result (*call_)(void*, const std::vector<std::string>&);
 };
 
 // An owning, move-only callable returning erased_value, for background refreshes.

@@ -1,0 +1,111 @@
+// cache_batch.cc — get_or_load_many: L1, one Redis round trip, one loader call.
+//
+// Every key missing from L1 joins its single-flight group. For the keys this
+// call leads, one pipeline reads them all from Redis; the ones still missing
+// go to the batch loader in one call, and what it found is put into L1 and
+// written back to Redis in one pipeline. Keys another caller leads are waited
+// for at the end. Every led flight is finished on every path, exceptions
+// included, so no waiter can hang.
+#include <unordered_map>
+
+#include "cache_impl.h"
+
+namespace multicache {
+
+std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::string>& keys,
+                                                    std::chrono::milliseconds ttl,
+                                                    const detail::TypeOps* ops,
+                                                    const detail::BatchLoaderRef& loader) {
+  Impl& m = *impl_;
+  const std::size_t n = keys.size();
+  std::vector<detail::erased_value> out(n);
+  struct Led {
+    std::size_t index;
+    std::shared_ptr<load::SingleFlight::Call> call;
+    std::uint64_t hash;
+    l1::FillToken token;
+    bool finished = false;
+  };
+  std::vector<Led> led;
+  std::vector<std::pair<std::size_t, std::shared_ptr<load::SingleFlight::Call>>> waiting;
+  std::unordered_map<std::string_view, std::size_t> first_index;  // duplicates answered once
+
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string_view key = keys[i];
+    if (!first_index.emplace(key, i).second) continue;
+    const auto r = m.counted_find(
+        [&](std::uint64_t hash, std::int64_t now) {
+          return m.l1_.find_shared(key, hash, ops, now, &out[i]);
+        },
+        key);
+    if (r != l1::lookup_result::miss) {
+      if (r == l1::lookup_result::stale) m.l1_.release_refresh_claim(key, l1::L1Cache::hash(key));
+      continue;
+    }
+    auto joined = m.flights_.join(key, ops);
+    if (!joined.leader) {
+      metrics::bump(m.counters_.shared_loads);
+      waiting.emplace_back(i, std::move(joined.call));
+      continue;
+    }
+    const std::uint64_t hash = l1::L1Cache::hash(key);
+    led.push_back({i, std::move(joined.call), hash, m.l1_.fill_token(hash)});
+  }
+
+  auto finish = [&](Led& l, detail::erased_value v, std::exception_ptr e) {
+    l.finished = true;
+    m.flights_.finish(keys[l.index], l.call, std::move(v), std::move(e));
+  };
+  try {
+    std::vector<std::string_view> to_read;
+    to_read.reserve(led.size());
+    for (const auto& l : led) to_read.push_back(keys[l.index]);
+    std::vector<Impl::L2Value> found = m.l2_read_many(to_read, ops);
+
+    std::vector<std::size_t> to_load;  // positions in `led`
+    std::vector<std::string> missing;
+    for (std::size_t j = 0; j < led.size(); ++j) {
+      Led& l = led[j];
+      if (found[j].value) {
+        m.fill_from_l2(keys[l.index], l.hash, found[j], ops, l.token);
+        out[l.index] = found[j].value;
+        finish(l, found[j].value, nullptr);
+      } else {
+        to_load.push_back(j);
+        missing.push_back(keys[l.index]);
+      }
+    }
+    if (!missing.empty()) {
+      std::vector<detail::erased_value> loaded = m.timed_load([&] { return loader(missing); });
+      metrics::bump(m.counters_.loads);  // one loader call
+      std::vector<l2::WriteRequest> writes;
+      for (std::size_t k = 0; k < to_load.size(); ++k) {
+        Led& l = led[to_load[k]];
+        const Impl::L2Value& was = found[to_load[k]];
+        detail::erased_value v = k < loaded.size() ? loaded[k] : nullptr;
+        if (v) {
+          auto w = m.prepare_store(keys[l.index], l.hash, v, ops, ttl, l.token,
+                                   {.write_l2 = !was.failed, .overwrite = was.corrupt});
+          if (w) writes.push_back(std::move(*w));
+          out[l.index] = v;
+        }
+        finish(l, std::move(v), nullptr);  // null: not found; single-call waiters load it
+      }
+      if (m.has_redis()) m.store_->write_async(writes);
+    }
+  } catch (...) {
+    metrics::bump(m.counters_.load_errors);
+    for (auto& l : led) {
+      if (!l.finished) finish(l, nullptr, std::current_exception());
+    }
+    throw;
+  }
+  for (auto& [i, call] : waiting) out[i] = call->wait();  // rethrows a leader's exception
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t first = first_index.at(keys[i]);
+    if (first != i) out[i] = out[first];
+  }
+  return out;
+}
+
+}  // namespace multicache

@@ -1,0 +1,202 @@
+// cache_l2.cc — Cache::Impl's steps that talk to Redis: executing pipelines
+// through the breaker, reading and decoding values (corrupt bytes are a
+// counted miss), filling L1 from them, and storing loaded values.
+#include <algorithm>
+#include <cstdint>
+
+#include "cache_impl.h"
+#include "util/time.h"
+#include "wire/envelope.h"
+#include "wire/invalidation.h"
+
+namespace multicache {
+
+l2::Result Cache::Impl::exec(std::vector<std::string> commands, std::size_t affinity) {
+  l2::Result r;
+  if (closed_.load(std::memory_order_acquire) || client_ == nullptr) {
+    r.error = "cache closed";
+    return r;
+  }
+  auto generation = breaker_.admit();
+  if (!generation) {
+    metrics::bump(counters_.breaker_rejections);
+    r.error = "circuit breaker open";
+    return r;
+  }
+  r = client_->execute(std::move(commands), affinity);
+  breaker_.record(*generation, r.ok);
+  bool replied_ok = r.ok;
+  for (const auto& reply : r.replies) replied_ok = replied_ok && !reply.is_error();
+  if (!replied_ok) metrics::bump(counters_.redis_errors);  // transport or reply error
+  return r;
+}
+
+void Cache::Impl::exec_async(std::vector<std::string> commands, std::size_t affinity) {
+  if (closed_.load(std::memory_order_acquire) || client_ == nullptr) return;
+  auto generation = breaker_.admit();
+  if (!generation) {
+    metrics::bump(counters_.breaker_rejections);
+    return;
+  }
+  client_->submit(
+      std::move(commands),
+      [this, gen = *generation](l2::Result r) {
+        bool replied_ok = r.ok;
+        for (const auto& reply : r.replies) replied_ok = replied_ok && !reply.is_error();
+        breaker_.record(gen, r.ok);
+        if (!replied_ok) metrics::bump(counters_.redis_errors);
+      },
+      affinity);
+}
+
+Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::TypeOps* ops,
+                                          bool keep_raw) {
+  if (!has_redis()) return {};
+  const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
+  l2::ReadResult r = store_->read(key, /*with_negative=*/ops->is_absent != nullptr);
+  if (opts_.metrics) latencies_.l2.observe_ns(mono_ns() - t0);
+  return decode_read(r, ops, keep_raw);
+}
+
+std::vector<Cache::Impl::L2Value> Cache::Impl::l2_read_many(
+    const std::vector<std::string_view>& keys, const detail::TypeOps* ops) {
+  if (!has_redis() || keys.empty()) return std::vector<L2Value>(keys.size());
+  const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
+  std::vector<l2::ReadResult> rs = store_->read_many(keys, ops->is_absent != nullptr);
+  if (opts_.metrics) latencies_.l2.observe_ns(mono_ns() - t0);
+  std::vector<L2Value> out;
+  out.reserve(rs.size());
+  for (const auto& r : rs) out.push_back(decode_read(r, ops));
+  return out;
+}
+
+Cache::Impl::L2Value Cache::Impl::decode_read(const l2::ReadResult& r, const detail::TypeOps* ops,
+                                              bool keep_raw) {
+  L2Value out;
+  if (keep_raw && r.bytes) out.raw = *r.bytes;
+  if (!r.status.ok) {  // counted in exec
+    out.failed = true;
+    return out;
+  }
+  if (r.negative) {  // known not to exist
+    metrics::bump(counters_.l2_hits);
+    metrics::bump(counters_.negative_hits);
+    out.value = ops->make_absent();
+    out.negative = true;
+    out.remaining_ms = r.negative_pttl_ms > 0 ? r.negative_pttl_ms : 0;
+    return out;
+  }
+  if (!r.bytes) {
+    metrics::bump(counters_.l2_misses);
+    return out;
+  }
+  wire::Decoded d = wire::decode_envelope(*r.bytes);
+  if (d.error == wire::decode_error::none) {
+    try {
+      out.value = ops->decode(d.payload);
+    } catch (...) {
+      out.value = nullptr;
+    }
+  }
+  if (!out.value) {
+    out.corrupt = true;
+    metrics::bump(counters_.decode_errors);
+    metrics::bump(counters_.l2_misses);
+    return out;
+  }
+  metrics::bump(counters_.l2_hits);
+  out.stale_after_s = d.stale_after_unix_s;
+  out.payload_bytes = d.payload.size();
+  out.stale = d.stale_after_unix_s <= static_cast<std::uint64_t>(wall_ns() / 1'000'000'000);
+  if (r.pttl_ms > 0) {
+    out.remaining_ms = r.pttl_ms;
+  } else if (r.pttl_ms == -2) {
+    out.remaining_ms = 0;  // deleted between GET and PTTL: serve once, keep out of L1
+  }
+  return out;
+}
+
+void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
+                               const detail::TypeOps* ops, const l1::FillToken& token) {
+  const std::int64_t now = now_ns();
+  // No PTTL (a key without expiry): as long as the longest ttl we accept.
+  std::int64_t life_ns = util::ms_to_ns(v.remaining_ms ? *v.remaining_ms : util::k_max_duration_ms);
+  if (opts_.l1_ttl.count() > 0) life_ns = std::min(life_ns, util::ms_to_ns(opts_.l1_ttl.count()));
+  if (life_ns <= 0) return;
+  const std::int64_t stale_in = v.negative
+                                    ? life_ns  // "not found" is never refreshed, it expires
+                                    : util::ns_until_second(v.stale_after_s, wall_ns(), life_ns);
+  l1::InsertRequest req;
+  req.key = key;
+  req.value = v.value;
+  req.ops = ops;
+  req.expires_at_ns = now + life_ns;
+  req.stale_at_ns = now + std::min(stale_in, life_ns);
+  req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
+  req.refresh_claimed = v.stale;
+  if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
+  l1_.insert(req, hash, token, now);
+}
+
+std::optional<std::string> Cache::Impl::invalidation_message(std::string_view key) const {
+  return wire::encode_invalidation(key, origin_);
+}
+
+std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key, std::uint64_t hash,
+                                                           const detail::erased_value& value,
+                                                           const detail::TypeOps* ops,
+                                                           std::chrono::milliseconds ttl,
+                                                           const l1::FillToken& token,
+                                                           StoreMode mode) {
+  const bool absent = ops->is_absent != nullptr && ops->is_absent(value.get());
+  std::string payload;
+  if (absent) {  // "not found": cached for negative_ttl at most, or not at all
+    if (opts_.negative_ttl.count() == 0) return std::nullopt;
+    ttl = std::min(ttl, opts_.negative_ttl);
+  } else {
+    try {
+      payload = ops->encode(value.get());
+    } catch (...) {
+      metrics::bump(counters_.encode_errors);
+      log(log_level::warning, "a loaded value could not be encoded; it is returned but not cached");
+      return std::nullopt;
+    }
+  }
+  ttl = jittered(ttl);
+  Deadlines d = deadlines_for(ttl);
+  if (absent) d.stale_at_ns = d.expires_at_ns;  // never refreshed
+  if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
+  const auto inserted =
+      l1_.insert(insert_request(key, value, ops, payload.size(), d), hash, token, d.now_ns);
+  if (inserted == l1::insert_result::outdated) {
+    l1_.drop(key, hash);  // keep no older copy either; the next read goes to Redis
+    return std::nullopt;
+  }
+  if (!has_redis() || !mode.write_l2) return std::nullopt;
+  l2::WriteRequest w;
+  w.key = std::string(key);
+  if (!absent) w.bytes = envelope(payload, d);
+  w.expires_at_ms = d.expires_at_unix_ms;
+  w.only_if_absent = !mode.overwrite;
+  w.negative = absent;
+  if (mode.publish) w.message = invalidation_message(key);
+  w.if_equals = std::move(mode.if_equals);
+  return w;
+}
+
+void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
+                               const detail::erased_value& value, const detail::TypeOps* ops,
+                               std::chrono::milliseconds ttl, const l1::FillToken& token,
+                               StoreMode mode) {
+  auto w = prepare_store(key, hash, value, ops, ttl, token, mode);
+  if (!w) return;
+  const bool publish = w->message.has_value();
+  if (!mode.wait) {
+    store_->write_async({std::move(*w)});
+    if (publish) metrics::bump(counters_.invalidations_sent);
+    return;
+  }
+  if (store_->write(*w).ok && publish) metrics::bump(counters_.invalidations_sent);
+}
+
+}  // namespace multicache

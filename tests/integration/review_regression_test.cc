@@ -1,0 +1,142 @@
+// Regression tests for defects found in review: each failed before its fix.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <thread>
+
+#include "integration/test_types.h"
+
+namespace multicache::test {
+
+// A value whose L1 accounting (Codec::size_of, called while set() stores it)
+// can be held up, to force an interleaving inside set().
+struct Slow {
+  std::string v;
+  bool operator==(const Slow&) const = default;
+};
+inline std::function<void()> g_slow_hook;
+
+}  // namespace multicache::test
+
+template <>
+struct multicache::Codec<multicache::test::Slow> {
+  static std::string encode(const test::Slow& s) { return s.v; }
+  static test::Slow decode(std::string_view b) { return {std::string(b)}; }
+  static std::size_t size_of(const test::Slow& s) {
+    if (test::g_slow_hook) test::g_slow_hook();
+    return s.v.size();
+  }
+};
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ReviewTest : public ::testing::Test {
+ protected:
+  ~ReviewTest() override { g_slow_hook = nullptr; }
+  RedisServer server_;
+  RedisCli cli_{server_};
+  std::string prefix_ = unique_prefix();
+  Options options() const { return options_for(server_, prefix_); }
+};
+
+TEST_F(ReviewTest, ARemoveIsNeverUndoneByTheLoadsOwnAsyncWrite) {
+  // The load's SET NX and the remove's DEL go on the same connection, in order.
+  Cache cache(options());
+  const std::string value(2048, 'x');
+  for (int i = 0; i < 1000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    cache.get_or_load<std::string>(key, 60s, [&] { return value; });
+    cache.remove(key);
+  }
+  std::this_thread::sleep_for(100ms);
+  int alive = 0;
+  for (int i = 0; i < 1000; ++i) {
+    alive += static_cast<int>(cli_.cmd({"EXISTS", prefix_ + "k" + std::to_string(i)}).integer);
+  }
+  EXPECT_EQ(alive, 0);
+}
+
+TEST_F(ReviewTest, ARemoveDuringSetKeepsTheValueOutOfL1) {
+  Cache cache(options());
+  std::atomic<bool> once{true};
+  g_slow_hook = [&] {
+    if (once.exchange(false)) cache.remove("k");  // lands between set's Redis write and L1
+  };
+  cache.set<Slow>("k", Slow{"v1"}, 60s);
+  g_slow_hook = nullptr;
+  EXPECT_EQ(cli_.cmd({"EXISTS", prefix_ + "k"}).integer, 0);
+  EXPECT_EQ(cache.get<Slow>("k"), std::nullopt);  // L1 agrees with Redis
+}
+
+TEST_F(ReviewTest, ARefreshNeverOverwritesASetThatLandedMeanwhile) {
+  Options o = options();
+  o.early_refresh_ratio = 0.5;
+  Cache a(o);
+  Cache b(o);
+  std::latch in_refresh(1);
+  std::latch release(1);
+  std::atomic<int> calls{0};
+  auto loader = [&] {
+    if (calls.fetch_add(1) == 0) return std::string("v1");
+    in_refresh.count_down();
+    release.wait();
+    return std::string("refreshed");
+  };
+  EXPECT_EQ(a.get_or_load<std::string>("k", 2s, loader), "v1");
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(a.get_or_load<std::string>("k", 2s, loader), "v1");  // starts the refresh
+  in_refresh.wait();
+  b.set<std::string>("k", "from set", 60s);  // newer than what the refresh read
+  release.count_down();
+  ASSERT_TRUE(eventually([&] { return a.stats().refreshes_ok == 1; }));
+  std::string raw;
+  ASSERT_TRUE(cli_.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "from set");
+  EXPECT_TRUE(eventually([&] { return a.get<std::string>("k") == "from set"; }));
+}
+
+TEST_F(ReviewTest, RedisDeadlinesUseTheRealClockNotTheInjectedOne) {
+  Options o = options();
+  auto clock = std::make_shared<ManualClock>();
+  o.clock = clock;
+  Cache cache(o);
+  clock->advance(std::chrono::hours(24 * 365));  // L1's clock is far from wall time
+  cache.set<std::string>("k", "v", 60s);
+  const auto pttl = cli_.cmd({"PTTL", prefix_ + "k"}).integer;
+  EXPECT_GT(pttl, 50000);
+  EXPECT_LE(pttl, 60000);
+}
+
+TEST_F(ReviewTest, HugeTtlsAreCachedAndOutOfRangeOnesRejected) {
+  Cache cache(options());
+  int calls = 0;
+  auto loader = [&] {
+    ++calls;
+    return std::string("v");
+  };
+  const auto century = std::chrono::milliseconds(100LL * 365 * 24 * 3600 * 1000);
+  cache.get_or_load<std::string>("k", century, loader);
+  cache.get_or_load<std::string>("k", century, loader);
+  EXPECT_EQ(calls, 1);
+  EXPECT_THROW(cache.get_or_load<std::string>("k", std::chrono::milliseconds::max(), loader),
+               std::invalid_argument);
+  EXPECT_THROW(Cache({.l1_ttl = std::chrono::milliseconds::max()}), std::invalid_argument);
+  // A stale-after header far beyond any clock is read, not overflowed.
+  cli_.cmd(
+      {"SET", prefix_ + "far", std::string(8, '\xff') + std::string(1, '\0') + "x", "PX", "60000"});
+  EXPECT_EQ(cache.get<std::string>("far"), "x");
+}
+
+TEST(ReviewMetrics, TheEndpointCanBeClosedRightAfterOpening) {
+  for (int i = 0; i < 30; ++i) {
+    Cache cache({.metrics = true, .metrics_listen = "127.0.0.1:0"});
+    EXPECT_GT(cache.metrics_port(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace multicache::test
