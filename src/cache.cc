@@ -76,6 +76,8 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
         m.fill_from_l2(key, hash, v, ops, token);
         out.value = std::move(v.value);
         out.needs_refresh = v.stale;
+      } else if (m.opts_.distributed_single_flight && m.has_redis() && !v.failed && !v.corrupt) {
+        out.value = m.load_under_lock(key, hash, ops, ttl, token, loader);
       } else {
         out.value = m.timed_load(loader);
         metrics::bump(m.counters_.loads);

@@ -110,6 +110,11 @@ class Cache::Impl {
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                     const l1::FillToken& token, StoreMode mode);
+  // Distributed single-flight (cache_dlock.cc): loads under a Redis lock, or
+  // waits for the lock holder's value. Stores what it loads.
+  detail::erased_value load_under_lock(std::string_view key, std::uint64_t hash,
+                                       const detail::TypeOps* ops, std::chrono::milliseconds ttl,
+                                       const l1::FillToken& token, const detail::LoaderRef& loader);
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
                    const detail::TypeOps* ops, const detail::OwnedLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;
@@ -161,7 +166,8 @@ class Cache::Impl {
 
   const Options opts_;
   const Clock* clock_ = nullptr;
-  std::string origin_;  // this instance's random id
+  std::string origin_;                         // this instance's random id
+  std::atomic<std::uint64_t> lock_serial_{0};  // makes lock tokens unique
   metrics::Counters counters_;
   metrics::Latencies latencies_;  // recorded only with Options::metrics
   l1::L1Counters l1_counters_;

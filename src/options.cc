@@ -94,6 +94,8 @@ void Options::validate() const {
   if (!(ttl_jitter >= 0.0 && ttl_jitter <= 0.5)) {
     invalid("ttl_jitter", "must be within [0, 0.5], got " + std::to_string(ttl_jitter));
   }
+  check_duration("lock_ttl", lock_ttl, false);
+  check_duration("lock_wait", lock_wait, false);
   check_duration("connect_timeout", connect_timeout, false);
   check_duration("command_timeout", command_timeout, false);
   if (pool_size < 1 || pool_size > 64) invalid("pool_size", "must be within [1, 64]");

@@ -102,6 +102,15 @@ struct Options {
   // is not cached. set() and remove() clear the marker. Default 10 s.
   std::chrono::milliseconds negative_ttl{10000};
 
+  // Distributed single-flight: when several instances miss the same key at
+  // once, only the one holding a short Redis lock (SET NX PX lock_ttl) runs the
+  // loader; the others poll Redis for its value, for at most lock_wait, then
+  // load by themselves. A crashed holder blocks others for at most lock_ttl.
+  // Costs one more round trip per load. Default false.
+  bool distributed_single_flight = false;
+  std::chrono::milliseconds lock_ttl{10000};  // > 0. Default 10 s.
+  std::chrono::milliseconds lock_wait{5000};  // > 0. Default 5 s.
+
   // TTL jitter: every stored entry's ttl is shortened by a random fraction in
   // [0, ttl_jitter), so keys loaded together do not expire together.
   // Range [0, 0.5]. Default 0 (off).

@@ -104,7 +104,35 @@ end
 return 0
 )lua";
 
+// KEYS[1] lock key; ARGV[1] the holder's token.
+constexpr std::string_view k_compare_and_delete = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
 }  // namespace
+
+std::string RedisStore::lock_key(std::string_view key) const {
+  std::string k;
+  k.reserve(key_prefix_.size() + 6 + key.size());
+  k.append(key_prefix_).append("\x01lock\x01").append(key);
+  return k;
+}
+
+Status RedisStore::try_lock(std::string_view key, std::string_view token, std::int64_t ttl_ms,
+                            bool* acquired) const {
+  std::vector<Reply> replies;
+  Status st =
+      run({format_command({"SET", lock_key(key), token, "NX", "PX", std::to_string(ttl_ms)})},
+          &replies, affinity_of(key));
+  *acquired = st.ok && replies[0].type == Reply::kind::status;
+  return st;
+}
+
+Status RedisStore::unlock(std::string_view key, std::string_view token) const {
+  return run({format_command({"EVAL", k_compare_and_delete, "1", lock_key(key), token})}, nullptr,
+             affinity_of(key));
+}
 
 void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* cmds) const {
   if (w.if_equals) {

@@ -72,11 +72,20 @@ class RedisStore {
   // one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
 
+  // Distributed single-flight lock of a key: SET lock token NX PX ttl.
+  // true: acquired; false: someone holds it; error status: Redis failed.
+  Status try_lock(std::string_view key, std::string_view token, std::int64_t ttl_ms,
+                  bool* acquired) const;
+  // Deletes the lock only if it still holds `token` (one EVAL), so a holder
+  // whose lock expired never deletes the next holder's.
+  Status unlock(std::string_view key, std::string_view token) const;
+
   std::string full_key(std::string_view key) const;
   // Where a key's "not found" marker lives: key_prefix + "\x01neg\x01" + key.
   // A separate Redis key, so a Go instance never reads a marker (it sees a
   // miss and loads), and no printable user key can collide with it.
   std::string negative_key(std::string_view key) const;
+  std::string lock_key(std::string_view key) const;  // key_prefix + "\x01lock\x01" + key
 
  private:
   Status run(std::vector<std::string> commands, std::vector<Reply>* replies,

@@ -1,0 +1,59 @@
+// cache_dlock.cc — distributed single-flight: one loader call across instances.
+//
+// After an L2 miss, the process-local leader tries SET lock token NX PX
+// lock_ttl. The holder loads, writes the value to Redis (waiting for the
+// reply, so the value is there before the lock goes), and releases the lock
+// with a compare-and-delete script. Everyone else polls Redis with backoff
+// (1 ms doubling to 50 ms): a value (or "not found" marker) ends the wait; a
+// vanished lock (its holder failed or crashed and the lock expired) is taken
+// over. After lock_wait a waiter loads by itself: a slow holder delays others
+// at most that long.
+#include <algorithm>
+#include <thread>
+
+#include "cache_impl.h"
+
+namespace multicache {
+
+detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uint64_t hash,
+                                                  const detail::TypeOps* ops,
+                                                  std::chrono::milliseconds ttl,
+                                                  const l1::FillToken& token,
+                                                  const detail::LoaderRef& loader) {
+  const std::string lock_token = origin_ + ":" + std::to_string(lock_serial_.fetch_add(1));
+  const auto deadline = std::chrono::steady_clock::now() + opts_.lock_wait;
+  auto backoff = std::chrono::milliseconds(1);
+  bool holding = false;
+  for (;;) {
+    bool acquired = false;
+    if (!store_->try_lock(key, lock_token, opts_.lock_ttl.count(), &acquired).ok) break;
+    if (acquired) {
+      holding = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;  // load by ourselves
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+    L2Value v = l2_read(key, ops);
+    if (v.value) {  // the holder's value (or its "not found")
+      fill_from_l2(key, hash, v, ops, token);
+      metrics::bump(counters_.shared_loads);
+      return std::move(v.value);
+    }
+    if (v.failed) break;
+  }
+  detail::erased_value value;
+  try {
+    value = timed_load(loader);
+  } catch (...) {
+    if (holding) store_->unlock(key, lock_token);
+    throw;
+  }
+  metrics::bump(counters_.loads);
+  // Wait for the write: waiters poll for it, and the lock must outlive it.
+  store_loaded(key, hash, value, ops, ttl, token, {.overwrite = false, .wait = true});
+  if (holding) store_->unlock(key, lock_token);
+  return value;
+}
+
+}  // namespace multicache
