@@ -64,5 +64,19 @@ for big, label in [(0, "200-byte JSON object"), (1, "JSON array of 1,000 users")
     us = lambda b: f"{b['real_time'] / 1000:.2f} µs" if b["time_unit"] == "ns" else f"{b['real_time']} {b['time_unit']}"
     print(f"| {label} | {int(raw['stored_bytes'])} | {int(zs['stored_bytes'])} (Snappy alone: {int(zs['snappy_bytes'])}) | {zs['saved_pct']:.1f}% | {us(raw)} / {us(zs)} | {us(dr)} / {us(dz)} |")
 PY
+build-bench/bench/batch_bench --benchmark_min_time="$min_time" --benchmark_format=json \
+  >"$out/batch.json" 2>/dev/null
+python3 - "$out/batch.json" <<'PY'
+import json, sys
+b = {x["name"].split("/")[0]: x for x in json.load(open(sys.argv[1]))["benchmarks"]}
+batch, single = b["BM_batch_100_keys"], b["BM_single_100_keys"]
+print()
+print("100 keys served by Redis (L1 kept empty):")
+print()
+print("| how | time for 100 keys | Redis round trips | ratio |")
+print("|---|---|---|---|")
+print(f"| 100 × `get_or_load` | {single['real_time']:.0f} µs | 100 | 1.00× |")
+print(f"| one `get_or_load_many` | {batch['real_time']:.0f} µs | 1 | {single['real_time'] / batch['real_time']:.1f}× faster |")
+PY
 echo
 build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"
