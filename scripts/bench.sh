@@ -6,11 +6,7 @@
 #   MIN_TIME=2 scripts/bench.sh longer runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
-command -v python3 >/dev/null 2>&1 || {
-  as_root=(); [ "$(id -u)" -ne 0 ] && as_root=(sudo)
-  "${as_root[@]}" apt-get install -y -qq python3-minimal >/dev/null
-}
+./scripts/install-deps.sh python3-minimal
 BUILD_DIR=build-bench BUILD_TYPE=Release ./scripts/build.sh -DMULTICACHE_BUILD_BENCH=ON \
   -DMULTICACHE_BUILD_TESTS=OFF -DMULTICACHE_BUILD_EXAMPLES=OFF >/dev/null
 min_time=${MIN_TIME:-1}

@@ -19,29 +19,8 @@ build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=(envelope_fuzz invalidation_fuzz redis_url_fuzz)
 if [ $# -gt 0 ]; then targets=("$@"); fi
 
-# ---- dependencies: the library's build deps, then clang + libFuzzer runtime --
-./scripts/install-deps.sh
-missing=()
-for p in clang libclang-rt-14-dev; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  as_root=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-      as_root=(sudo)
-    else
-      echo "fuzz: missing ${missing[*]}; run as root or install sudo" >&2
-      exit 1
-    fi
-  fi
-  echo "fuzz: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# ---- dependencies: the library's build deps, clang and the libFuzzer runtime --
+./scripts/install-deps.sh clang libclang-rt-14-dev
 
 # ---- build: only the fuzz targets, two jobs ---------------------------------
 build_start=$(date +%s)

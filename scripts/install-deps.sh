@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages MultiCache needs to build, test and run its
-# demo. Idempotent: does nothing when everything is present. Needs root (or sudo).
+# demo, plus any package names given as arguments (other scripts pass their
+# own extras). Idempotent: does nothing when everything is present. Needs root
+# (or sudo).
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   redis-server redis-tools
   prometheus curl
+  "$@"
 )
 
 missing=()
