@@ -61,8 +61,9 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
     metrics::bump(m.counters_.shared_loads);
     detail::erased_value v = joined.call->wait();  // rethrows the leader's exception
     if (v) return {std::move(v), false};
-    // A batch leader whose loader did not find the key: load it ourselves.
-    return fetch(key, ttl, ops, loader);
+    // A batch leader whose loader did not find the key: load it ourselves,
+    // alone (joining again could wait behind batch after batch).
+    joined = load::SingleFlight::lead_privately(ops);
   }
   const std::uint64_t hash = l1::L1Cache::hash(key);
   const l1::FillToken token = m.l1_.fill_token(hash);
@@ -73,7 +74,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
     if (again == l1::lookup_result::miss) {
       Impl::L2Value v = m.l2_read(key, ops);
       if (v.value) {
-        m.fill_from_l2(key, hash, v, ops, token);
+        m.fill_from_l2(key, hash, v, ops, token, /*will_refresh=*/true);
         out.value = std::move(v.value);
         out.needs_refresh = v.stale;
       } else if (m.opts_.distributed_single_flight && m.has_redis() && !v.failed && !v.corrupt) {

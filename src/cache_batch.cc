@@ -29,34 +29,37 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
   std::vector<Led> led;
   std::vector<std::pair<std::size_t, std::shared_ptr<load::SingleFlight::Call>>> waiting;
   std::unordered_map<std::string_view, std::size_t> first_index;  // duplicates answered once
-
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::string_view key = keys[i];
-    if (!first_index.emplace(key, i).second) continue;
-    const auto r = m.counted_find(
-        [&](std::uint64_t hash, std::int64_t now) {
-          return m.l1_.find_shared(key, hash, ops, now, &out[i]);
-        },
-        key);
-    if (r != l1::lookup_result::miss) {
-      if (r == l1::lookup_result::stale) m.l1_.release_refresh_claim(key, l1::L1Cache::hash(key));
-      continue;
-    }
-    auto joined = m.flights_.join(key, ops);
-    if (!joined.leader) {
-      metrics::bump(m.counters_.shared_loads);
-      waiting.emplace_back(i, std::move(joined.call));
-      continue;
-    }
-    const std::uint64_t hash = l1::L1Cache::hash(key);
-    led.push_back({i, std::move(joined.call), hash, m.l1_.fill_token(hash)});
-  }
+  // Reserved up front: once a key is led, recording it must not throw.
+  led.reserve(n);
+  waiting.reserve(n);
 
   auto finish = [&](Led& l, detail::erased_value v, std::exception_ptr e) {
     l.finished = true;
     m.flights_.finish(keys[l.index], l.call, std::move(v), std::move(e));
   };
   try {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string_view key = keys[i];
+      if (!first_index.emplace(key, i).second) continue;
+      const auto r = m.counted_find(
+          [&](std::uint64_t hash, std::int64_t now) {
+            return m.l1_.find_shared(key, hash, ops, now, &out[i]);
+          },
+          key);
+      if (r != l1::lookup_result::miss) {
+        if (r == l1::lookup_result::stale) m.l1_.release_refresh_claim(key, l1::L1Cache::hash(key));
+        continue;
+      }
+      auto joined = m.flights_.join(key, ops);
+      if (!joined.leader) {
+        metrics::bump(m.counters_.shared_loads);
+        waiting.emplace_back(i, std::move(joined.call));
+        continue;
+      }
+      const std::uint64_t hash = l1::L1Cache::hash(key);
+      led.push_back({i, std::move(joined.call), hash, m.l1_.fill_token(hash)});
+    }
+
     std::vector<std::string_view> to_read;
     to_read.reserve(led.size());
     for (const auto& l : led) to_read.push_back(keys[l.index]);

@@ -42,17 +42,30 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
     }
     if (v.failed) break;
   }
-  detail::erased_value value;
-  try {
-    value = timed_load(loader);
-  } catch (...) {
-    if (holding) store_->unlock(key, lock_token);
-    throw;
+  // Released on every way out, exceptions included.
+  struct Release {
+    Impl* m;
+    std::string_view key;
+    const std::string& token;
+    bool holding;
+    ~Release() {
+      if (holding) m->store_->unlock(key, token);
+    }
+  } release{this, key, lock_token, holding};
+  if (holding) {
+    // The previous holder may have stored its value and let go between our
+    // last read and our lock: look once more before loading.
+    L2Value v = l2_read(key, ops);
+    if (v.value) {
+      fill_from_l2(key, hash, v, ops, token);
+      metrics::bump(counters_.shared_loads);
+      return std::move(v.value);
+    }
   }
+  detail::erased_value value = timed_load(loader);
   metrics::bump(counters_.loads);
   // Wait for the write: waiters poll for it, and the lock must outlive it.
   store_loaded(key, hash, value, ops, ttl, token, {.overwrite = false, .wait = true});
-  if (holding) store_->unlock(key, lock_token);
   return value;
 }
 

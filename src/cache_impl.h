@@ -96,8 +96,11 @@ class Cache::Impl {
                                     const detail::TypeOps* ops);
   L2Value decode_read(const l2::ReadResult& r, const detail::TypeOps* ops, bool keep_raw = false);
   // Puts an L2 value into L1 if the fill token still holds.
+  // will_refresh: the caller schedules the refresh of a stale value itself,
+  // so the entry goes in already claimed; otherwise a later read claims it.
   void fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
-                    const detail::TypeOps* ops, const l1::FillToken& token);
+                    const detail::TypeOps* ops, const l1::FillToken& token,
+                    bool will_refresh = false);
   // Stores a loaded value in L1 (token-checked) and Redis. If an invalidation
   // arrived while it loaded, the value is suspect and is stored nowhere.
   // Encoding failures are counted, not thrown.

@@ -117,7 +117,8 @@ Cache::Impl::L2Value Cache::Impl::decode_read(const l2::ReadResult& r, const det
 }
 
 void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L2Value& v,
-                               const detail::TypeOps* ops, const l1::FillToken& token) {
+                               const detail::TypeOps* ops, const l1::FillToken& token,
+                               bool will_refresh) {
   const std::int64_t now = now_ns();
   // No PTTL (a key without expiry): as long as the longest ttl we accept.
   std::int64_t life_ns = util::ms_to_ns(v.remaining_ms ? *v.remaining_ms : util::k_max_duration_ms);
@@ -133,7 +134,7 @@ void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L
   req.expires_at_ns = now + life_ns;
   req.stale_at_ns = now + std::min(stale_in, life_ns);
   req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
-  req.refresh_claimed = v.stale;
+  req.refresh_claimed = v.stale && will_refresh;
   if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);
   l1_.insert(req, hash, token, now);
 }
@@ -180,7 +181,15 @@ std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key,
   w.only_if_absent = !mode.overwrite;
   w.negative = absent;
   if (mode.publish) w.message = invalidation_message(key);
-  w.if_equals = std::move(mode.if_equals);
+  if (absent) {
+    // "Not found" goes to the marker key; a refresh (overwrite) also deletes
+    // the value it replaces. No compare-and-set: the script writes values only.
+    w.clear_other = mode.overwrite;
+  } else {
+    w.if_equals = std::move(mode.if_equals);
+    // A present value of an optional type clears a marker a racing instance left.
+    w.clear_other = ops->is_absent != nullptr;
+  }
   return w;
 }
 
@@ -196,7 +205,10 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
     if (publish) metrics::bump(counters_.invalidations_sent);
     return;
   }
-  if (store_->write(*w).ok && publish) metrics::bump(counters_.invalidations_sent);
+  bool applied = false;
+  if (store_->write(*w, &applied).ok && applied && publish) {
+    metrics::bump(counters_.invalidations_sent);
+  }
 }
 
 }  // namespace multicache

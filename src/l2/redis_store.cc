@@ -154,10 +154,16 @@ void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* c
   if (w.message) cmds->push_back(format_command({"PUBLISH", channel_, *w.message}));
 }
 
-Status RedisStore::write(const WriteRequest& w) const {
+Status RedisStore::write(const WriteRequest& w, bool* applied) const {
   std::vector<std::string> cmds;
   append_write(w, &cmds);
-  return run(std::move(cmds), nullptr, affinity_of(w.key));
+  std::vector<Reply> replies;
+  Status st = run(std::move(cmds), &replies, affinity_of(w.key));
+  if (applied != nullptr) {
+    *applied = st.ok && (!w.if_equals ||
+                         (replies[0].type == Reply::kind::integer && replies[0].integer == 1));
+  }
+  return st;
 }
 
 void RedisStore::write_async(const std::vector<WriteRequest>& writes) const {

@@ -64,7 +64,9 @@ class RedisStore {
   // read() of many keys in one round trip; one result per key, in order.
   std::vector<ReadResult> read_many(const std::vector<std::string_view>& keys,
                                     bool with_negative) const;
-  Status write(const WriteRequest& w) const;
+  // applied (optional): false when a compare-and-set (if_equals) lost and
+  // wrote nothing; true otherwise.
+  Status write(const WriteRequest& w, bool* applied = nullptr) const;
   // Writes without waiting for the reply (failures are counted by exec_async),
   // all in one pipeline.
   void write_async(const std::vector<WriteRequest>& writes) const;

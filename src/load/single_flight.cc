@@ -26,6 +26,12 @@ SingleFlight::Joined SingleFlight::join(std::string_view key, const detail::Type
   return {call, true};
 }
 
+SingleFlight::Joined SingleFlight::lead_privately(const detail::TypeOps* ops) {
+  auto call = std::make_shared<Call>();
+  call->ops_ = ops;
+  return {call, true};
+}
+
 void SingleFlight::finish(std::string_view key, const std::shared_ptr<Call>& call,
                           detail::erased_value value, std::exception_ptr error) {
   if (call->registered_) {

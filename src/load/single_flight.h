@@ -46,6 +46,8 @@ class SingleFlight {
   };
 
   Joined join(std::string_view key, const detail::TypeOps* ops);
+  // A call led alone, visible to nobody (finish() still must be called).
+  static Joined lead_privately(const detail::TypeOps* ops);
   // Leader only: publishes the outcome (value or error) and unregisters the key.
   void finish(std::string_view key, const std::shared_ptr<Call>& call, detail::erased_value value,
               std::exception_ptr error);
