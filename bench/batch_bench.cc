@@ -36,9 +36,7 @@ World& world() {
   return w;
 }
 
-std::unordered_map<std::string, std::string> nothing(const std::vector<std::string>&) {
-  return {};
-}
+std::unordered_map<std::string, std::string> nothing(const std::vector<std::string>&) { return {}; }
 
 void BM_batch_100_keys(benchmark::State& state) {
   World& w = world();
