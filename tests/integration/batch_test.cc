@@ -210,6 +210,10 @@ TEST_F(BatchTest, SetAndRemoveClearTheNotFoundMarker) {
   Cache b(options());
   auto none = []() -> std::optional<User> { return std::nullopt; };
   EXPECT_EQ(a.get_or_load<std::optional<User>>("u", 60s, none), std::nullopt);
+  // a's marker write is not awaited by its caller: let it land first.
+  ASSERT_TRUE(eventually([&] {
+    return cli_.cmd({"EXISTS", prefix_ + "\x01neg\x01u"}).integer == 1;
+  }));
   // The record gets created: set() replaces "not found" everywhere.
   b.set<std::optional<User>>("u", User{1, "new"}, 60s);
   ASSERT_TRUE(eventually([&] { return a.stats().invalidations_received >= 1; }));

@@ -106,7 +106,7 @@ TEST_F(DlockTest, AHolderNeverReleasesALockItNoLongerOwns) {
   Cache cache(o);
   const std::string lock = prefix_ + "\x01lock\x01" + "k";
   cache.get_or_load<std::string>("k", 60s, [&] {
-    std::this_thread::sleep_for(200ms);  // our lock expires meanwhile...
+    std::this_thread::sleep_for(200ms);                    // our lock expires meanwhile...
     cli_.cmd({"SET", lock, "next-holder", "PX", "5000"});  // ...and another instance takes it
     return std::string("v");
   });

@@ -200,9 +200,10 @@ TEST_F(Review2Test, ARefreshWhoseCompareAndSetLostSendsNoInvalidation) {
   Cache a(o);
   Cache b(o);
   std::atomic<int> calls{0};
+  RedisCli refresher_cli(server_);  // used on the refresh thread only (RedisCli is not thread-safe)
   auto loader = [&] {
     if (calls.fetch_add(1) == 0) return std::string("v1");
-    cli_.cmd({"SET", prefix_ + "k", std::string(9, '\xff') + "other", "PX", "60000"});
+    refresher_cli.cmd({"SET", prefix_ + "k", std::string(9, '\xff') + "other", "PX", "60000"});
     return std::string("refreshed");
   };
   EXPECT_EQ(a.get_or_load<std::string>("k", 2s, loader), "v1");
