@@ -39,7 +39,8 @@ inline std::vector<std::uint32_t> zipf_trace(std::size_t n, double s, std::size_
   std::vector<std::uint32_t> trace(length);
   for (auto& t : trace) {
     const auto rank = std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin();
-    t = perm[static_cast<std::size_t>(std::min<std::ptrdiff_t>(rank, static_cast<std::ptrdiff_t>(n) - 1))];
+    t = perm[static_cast<std::size_t>(
+        std::min<std::ptrdiff_t>(rank, static_cast<std::ptrdiff_t>(n) - 1))];
   }
   return trace;
 }
