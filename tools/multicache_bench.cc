@@ -1,0 +1,260 @@
+// multicache-bench — runs a workload through a Cache against a real Redis.
+//
+//   multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--reads R]
+//                    [--value-size B] [--threads T] [--duration SEC]
+//                    [--loader-us U] [--l1-items N] [--json]
+//
+// Without --redis it starts a throwaway redis-server on a free loopback port;
+// "--redis none" runs L1-only. Every operation picks a key from a Zipf(S)
+// trace over N keys; a fraction R are get_or_load (whose loader sleeps U µs),
+// the rest set. Prints progress each second, then throughput, latency
+// percentiles (reads served from cache, reads that ran the loader, writes),
+// hit ratio per layer and loader calls; --json prints the same as one object.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <multicache/multicache.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../bench/workload.h"
+#include "support/redis_server.h"
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct Config {
+  std::string redis;  // empty: throwaway server; "none": L1-only
+  std::size_t keys = 100000;
+  double zipf = 0.99;
+  double reads = 0.95;
+  std::size_t value_size = 100;
+  int threads = 2;
+  double duration_s = 10;
+  int loader_us = 1000;
+  std::size_t l1_items = 10000;
+  bool json = false;
+};
+
+// Log-linear latency histogram: 8 buckets per power of two of nanoseconds.
+class Histogram {
+ public:
+  void add(std::int64_t ns) {
+    const double v = static_cast<double>(std::max<std::int64_t>(ns, 1));
+    const auto i = std::min<std::size_t>(static_cast<std::size_t>(std::log2(v) * 8), k_n - 1);
+    ++counts_[i];
+    ++total_;
+  }
+  void merge(const Histogram& o) {
+    for (std::size_t i = 0; i < k_n; ++i) counts_[i] += o.counts_[i];
+    total_ += o.total_;
+  }
+  double percentile_us(double p) const {
+    if (total_ == 0) return 0;
+    const auto target = static_cast<std::uint64_t>(p * static_cast<double>(total_ - 1));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < k_n; ++i) {
+      seen += counts_[i];
+      if (seen > target) return std::exp2((static_cast<double>(i) + 0.5) / 8) / 1000.0;
+    }
+    return 0;
+  }
+  std::uint64_t total() const { return total_; }
+
+ private:
+  static constexpr std::size_t k_n = 8 * 40;
+  std::array<std::uint64_t, k_n> counts_{};
+  std::uint64_t total_ = 0;
+};
+
+struct ThreadResult {
+  Histogram cached;  // reads that did not run the loader (L1 or Redis)
+  Histogram loaded;  // reads whose loader ran in this call
+  Histogram writes;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "multicache-bench: %s\n"
+               "usage: multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--reads R]\n"
+               "                        [--value-size B] [--threads T] [--duration SEC]\n"
+               "                        [--loader-us U] [--l1-items N] [--json]\n",
+               why);
+  std::exit(2);
+}
+
+Config parse(int argc, char** argv) {
+  Config c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    try {
+      if (a == "--redis")
+        c.redis = next();
+      else if (a == "--keys")
+        c.keys = std::stoul(next());
+      else if (a == "--zipf")
+        c.zipf = std::stod(next());
+      else if (a == "--reads")
+        c.reads = std::stod(next());
+      else if (a == "--value-size")
+        c.value_size = std::stoul(next());
+      else if (a == "--threads")
+        c.threads = std::stoi(next());
+      else if (a == "--duration")
+        c.duration_s = std::stod(next());
+      else if (a == "--loader-us")
+        c.loader_us = std::stoi(next());
+      else if (a == "--l1-items")
+        c.l1_items = std::stoul(next());
+      else if (a == "--json")
+        c.json = true;
+      else
+        usage(("unknown option " + a).c_str());
+    } catch (const std::logic_error&) {
+      usage(("bad value for " + a).c_str());
+    }
+  }
+  if (c.keys == 0 || c.threads < 1 || c.duration_s <= 0 || c.reads < 0 || c.reads > 1) {
+    usage("keys, threads and duration must be positive; reads within [0, 1]");
+  }
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Config cfg = parse(argc, argv);
+  std::unique_ptr<multicache::test::RedisServer> server;
+  std::string url = cfg.redis;
+  if (url.empty()) {
+    server = std::make_unique<multicache::test::RedisServer>();
+    url = server->url();
+  } else if (url == "none") {
+    url.clear();
+  }
+  multicache::Options o;
+  o.redis_url = url;
+  o.key_prefix = "mcbench:";
+  o.l1_max_items = cfg.l1_items;
+  multicache::Cache cache(o);
+  if (!url.empty() && !cache.redis_connected()) {
+    std::fprintf(stderr, "multicache-bench: Redis at %s is not reachable\n", url.c_str());
+    return 1;
+  }
+
+  const auto keys = multicache::bench::make_keys(cfg.keys);
+  const auto trace = multicache::bench::zipf_trace(cfg.keys, cfg.zipf, 1 << 20, 42);
+  const std::string value(cfg.value_size, 'v');
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> ops{0};
+  std::vector<ThreadResult> results(static_cast<std::size_t>(cfg.threads));
+  std::vector<std::thread> workers;
+  const auto start = steady::now();
+  for (int t = 0; t < cfg.threads; ++t) {
+    workers.emplace_back([&, t] {
+      ThreadResult& r = results[static_cast<std::size_t>(t)];
+      std::size_t i = static_cast<std::size_t>(t) * 104729;
+      std::uint64_t local = 0;
+      const auto write_every =
+          cfg.reads >= 1.0 ? 0 : static_cast<std::uint64_t>(std::lround(1.0 / (1.0 - cfg.reads)));
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::string& key = keys[trace[i++ & ((1 << 20) - 1)]];
+        const auto t0 = steady::now();
+        if (write_every != 0 && ++local % write_every == 0) {
+          try {
+            cache.set<std::string>(key, value, std::chrono::seconds(60));
+          } catch (const multicache::RedisError&) {
+          }
+          r.writes.add((steady::now() - t0).count());
+        } else {
+          bool ran = false;
+          auto v = cache.get_or_load<std::string>(key, std::chrono::seconds(60), [&] {
+            ran = true;
+            std::this_thread::sleep_for(std::chrono::microseconds(cfg.loader_us));
+            return value;
+          });
+          (ran ? r.loaded : r.cached).add((steady::now() - t0).count());
+        }
+        ops.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  const auto end = start + std::chrono::duration_cast<steady::duration>(
+                               std::chrono::duration<double>(cfg.duration_s));
+  std::uint64_t last = 0;
+  while (steady::now() < end) {
+    std::this_thread::sleep_until(std::min(end, steady::now() + std::chrono::seconds(1)));
+    const std::uint64_t now_ops = ops.load();
+    if (!cfg.json) {
+      const double t = std::chrono::duration<double>(steady::now() - start).count();
+      std::fprintf(stderr, "\r  %5.1f s  %10llu ops  %9.0f ops/s", t,
+                   static_cast<unsigned long long>(now_ops), static_cast<double>(now_ops - last));
+    }
+    last = now_ops;
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(steady::now() - start).count();
+  if (!cfg.json) std::fprintf(stderr, "\n");
+
+  ThreadResult all;
+  for (const auto& r : results) {
+    all.cached.merge(r.cached);
+    all.loaded.merge(r.loaded);
+    all.writes.merge(r.writes);
+  }
+  const multicache::Stats s = cache.stats();
+  auto ratio = [](std::uint64_t hit, std::uint64_t miss) {
+    return hit + miss == 0 ? 0.0
+                           : 100.0 * static_cast<double>(hit) / static_cast<double>(hit + miss);
+  };
+  const double throughput = static_cast<double>(ops.load()) / elapsed;
+  if (cfg.json) {
+    auto lat = [](const Histogram& h) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "{\"count\":%llu,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}",
+                    static_cast<unsigned long long>(h.total()), h.percentile_us(0.5),
+                    h.percentile_us(0.99), h.percentile_us(0.999));
+      return std::string(buf);
+    };
+    std::printf(
+        "{\"threads\":%d,\"seconds\":%.2f,\"ops_per_s\":%.0f,\"reads_cached\":%s,"
+        "\"reads_loaded\":%s,\"writes\":%s,\"l1_hit_pct\":%.2f,\"l2_hit_pct\":%.2f,"
+        "\"loader_calls\":%llu,\"redis_errors\":%llu}\n",
+        cfg.threads, elapsed, throughput, lat(all.cached).c_str(), lat(all.loaded).c_str(),
+        lat(all.writes).c_str(), ratio(s.l1_hits, s.l1_misses), ratio(s.l2_hits, s.l2_misses),
+        static_cast<unsigned long long>(s.loads), static_cast<unsigned long long>(s.redis_errors));
+    return 0;
+  }
+  std::printf("%s, %zu keys, Zipf %.2f, %.0f%% reads, %zu-byte values, %d threads, %.1f s\n",
+              url.empty() ? "L1-only" : url.c_str(), cfg.keys, cfg.zipf, cfg.reads * 100,
+              cfg.value_size, cfg.threads, elapsed);
+  std::printf("throughput: %.0f ops/s\n\n", throughput);
+  std::printf("| operations | count | p50 µs | p99 µs | p99.9 µs |\n|---|---|---|---|---|\n");
+  auto row = [](const char* name, const Histogram& h) {
+    std::printf("| %s | %llu | %.2f | %.2f | %.2f |\n", name,
+                static_cast<unsigned long long>(h.total()), h.percentile_us(0.5),
+                h.percentile_us(0.99), h.percentile_us(0.999));
+  };
+  row("reads served from L1 or Redis", all.cached);
+  row("reads that ran the loader", all.loaded);
+  row("writes (set)", all.writes);
+  std::printf(
+      "\nhit ratio: L1 %.2f%%, Redis %.2f%% of L1 misses; loader calls %llu; redis "
+      "errors %llu\n",
+      ratio(s.l1_hits, s.l1_misses), ratio(s.l2_hits, s.l2_misses),
+      static_cast<unsigned long long>(s.loads), static_cast<unsigned long long>(s.redis_errors));
+  return 0;
+}
