@@ -1,7 +1,7 @@
 // cache_impl.h — Cache::Impl: the parts a Cache owns and how they connect.
 //
 //   caller ─▶ L1Cache ─miss─▶ SingleFlight ─leader─▶ RedisStore ─▶ CircuitBreaker ─▶ RedisClient
-//                                              └─miss─▶ loader ─▶ L1 + Redis (SET PX)
+//                                              └─miss─▶ loader ─▶ L1 + Redis (SET PXAT NX)
 //   Subscriber (loop thread) ─message─▶ L1Cache::erase      Executor ─▶ refreshes
 //
 // Lifetime: constructed whole by Cache's constructor; close() shuts down, in

@@ -87,7 +87,8 @@ class Cache {
   template <cacheable T>
   std::optional<T> get(std::string_view key);
 
-  // Writes Redis (SET PX) and L1, and tells other instances to drop their copy.
+  // Writes Redis (SET PXAT, clearing a "not found" marker) and then L1, and tells other
+  // instances to drop their copy; L1 keeps it only if no invalidation arrived meanwhile.
   // Throws RedisError if the Redis write failed; throws what Codec<T>::encode throws.
   template <cacheable T>
   void set(std::string_view key, const T& value, std::chrono::milliseconds ttl);

@@ -1,6 +1,6 @@
 // l2/redis_store.h — the cache's commands against Redis, as bytes.
 //
-// Knows key prefixing, the command shapes (GET+PTTL, SET PX+PUBLISH,
+// Knows key prefixing, the command shapes (GET+PTTL, SET PXAT+PUBLISH,
 // DEL+PUBLISH) and how to read their replies; knows nothing of value types,
 // envelopes or the breaker: the caller passes the function that executes a
 // pipeline (which is where the breaker sits).
