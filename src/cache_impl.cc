@@ -41,7 +41,8 @@ Cache::Impl::Impl(Options options)
     : opts_((options.validate(), std::move(options))),
       clock_(opts_.clock ? opts_.clock.get() : default_clock()),
       origin_(random_origin()),
-      l1_(opts_.l1_max_items, opts_.l1_max_memory_mb << 20, &l1_counters_),
+      l1_(opts_.l1_max_items, opts_.l1_max_memory_mb << 20, &l1_counters_,
+          opts_.l1_policy == eviction_policy::tinylfu ? l1::policy::tinylfu : l1::policy::clock),
       breaker_(opts_.circuit_breaker, opts_.circuit_breaker_max_failures,
                opts_.circuit_breaker_open_timeout, clock_,
                [this](resilience::breaker_state from, resilience::breaker_state to) {

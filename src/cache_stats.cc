@@ -29,6 +29,7 @@ Stats Cache::Impl::snapshot() const {
   s.l1_evictions_expired = e.evictions_expired.load(std::memory_order_relaxed);
   s.l1_evictions_invalidated = e.evictions_invalidated.load(std::memory_order_relaxed);
   s.l1_rejected_too_large = e.rejected_too_large.load(std::memory_order_relaxed);
+  s.l1_not_admitted = e.rejected_admission.load(std::memory_order_relaxed);
   s.refreshes_started = get(c.refreshes_started);
   s.refreshes_ok = get(c.refreshes_ok);
   s.refreshes_failed = get(c.refreshes_failed);

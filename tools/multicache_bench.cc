@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../bench/workload.h"
+#include "l1/l1_cache.h"
 #include "support/redis_server.h"
 
 namespace {
@@ -41,6 +42,7 @@ struct Config {
   int loader_us = 1000;
   std::size_t l1_items = 10000;
   bool json = false;
+  bool simulate = false;
 };
 
 // Log-linear latency histogram: 8 buckets per power of two of nanoseconds.
@@ -85,7 +87,7 @@ struct ThreadResult {
                "multicache-bench: %s\n"
                "usage: multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--reads R]\n"
                "                        [--value-size B] [--threads T] [--duration SEC]\n"
-               "                        [--loader-us U] [--l1-items N] [--json]\n",
+               "                        [--loader-us U] [--l1-items N] [--json] [--simulate]\n",
                why);
   std::exit(2);
 }
@@ -119,6 +121,8 @@ Config parse(int argc, char** argv) {
         c.l1_items = std::stoul(next());
       else if (a == "--json")
         c.json = true;
+      else if (a == "--simulate")
+        c.simulate = true;
       else
         usage(("unknown option " + a).c_str());
     } catch (const std::logic_error&) {
@@ -131,10 +135,76 @@ Config parse(int argc, char** argv) {
   return c;
 }
 
+// Replays `trace` (key ids) against an L1 of `capacity` entries with `p`;
+// returns the hit ratio in percent. A miss inserts the key, as a load would.
+double hit_ratio(const std::vector<std::uint32_t>& trace, std::size_t capacity,
+                 multicache::l1::policy p) {
+  namespace l1 = multicache::l1;
+  l1::L1Counters counters;
+  l1::L1Cache cache(capacity, std::size_t{1} << 40, &counters, p);
+  const auto* ops = &multicache::detail::type_ops_for<std::string>;
+  const auto value = std::make_shared<const std::string>("v");
+  std::size_t hits = 0;
+  std::string key;
+  for (std::uint32_t id : trace) {
+    key = std::to_string(id);
+    const std::uint64_t h = l1::L1Cache::hash(key);
+    std::optional<std::string> out;
+    if (cache.find(key, h, ops, 1, &out) != l1::lookup_result::miss) {
+      ++hits;
+      continue;
+    }
+    l1::InsertRequest req;
+    req.key = key;
+    req.value = value;
+    req.ops = ops;
+    req.expires_at_ns = INT64_MAX / 2;
+    req.stale_at_ns = INT64_MAX / 2;
+    cache.insert(req, h, cache.fill_token(h), 1);
+  }
+  return 100.0 * static_cast<double>(hits) / static_cast<double>(trace.size());
+}
+
+// --simulate: the same requests against each policy, at several sizes.
+int simulate(const Config& cfg) {
+  const std::size_t n = 1'000'000;
+  const std::size_t length = 2'000'000;
+  std::vector<std::pair<std::string, std::vector<std::uint32_t>>> traces;
+  traces.emplace_back("zipf " + std::to_string(cfg.zipf).substr(0, 4) + " over 1M keys",
+                      multicache::bench::zipf_trace(n, cfg.zipf, length, 7));
+  {  // Zipf traffic with a one-off scan of fresh keys every 100k requests
+    auto t = multicache::bench::zipf_trace(n, cfg.zipf, length, 8);
+    std::uint32_t fresh = static_cast<std::uint32_t>(n);
+    for (std::size_t i = 0; i + 20000 < t.size(); i += 100000) {
+      for (std::size_t j = 0; j < 20000; ++j) t[i + j] = fresh++;
+    }
+    traces.emplace_back("zipf + scans (20% one-off keys)", std::move(t));
+  }
+  std::printf("| trace | L1 entries | clock | tinylfu |\n|---|---|---|---|\n");
+  for (const auto& [name, trace] : traces) {
+    for (std::size_t size : {1000UL, 10000UL, 100000UL}) {
+      std::printf("| %s | %zu | %.2f%% | %.2f%% |\n", name.c_str(), size,
+                  hit_ratio(trace, size, multicache::l1::policy::clock),
+                  hit_ratio(trace, size, multicache::l1::policy::tinylfu));
+      std::fflush(stdout);
+    }
+  }
+  for (std::size_t size : {1000UL, 10000UL}) {  // a loop slightly larger than the cache
+    std::vector<std::uint32_t> loop(length);
+    for (std::size_t i = 0; i < length; ++i)
+      loop[i] = static_cast<std::uint32_t>(i % (size + size / 5));
+    std::printf("| loop over 1.2 x size | %zu | %.2f%% | %.2f%% |\n", size,
+                hit_ratio(loop, size, multicache::l1::policy::clock),
+                hit_ratio(loop, size, multicache::l1::policy::tinylfu));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Config cfg = parse(argc, argv);
+  if (cfg.simulate) return simulate(cfg);
   std::unique_ptr<multicache::test::RedisServer> server;
   std::string url = cfg.redis;
   if (url.empty()) {

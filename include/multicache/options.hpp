@@ -27,6 +27,15 @@ namespace multicache {
 // Severity of a message passed to Options::log.
 enum class log_level { debug, info, warning, error };
 
+// How L1 chooses what to keep (Options::l1_policy).
+//   clock:   CLOCK (second chance) eviction, an LRU approximation whose hits
+//            never take an exclusive lock.
+//   tinylfu: CLOCK eviction behind TinyLFU admission: every lookup is counted
+//            in a frequency sketch, and a fill that would evict is admitted
+//            only if its key is more popular than the victim. Better on skewed
+//            (Zipf) and scan-polluted traffic; each lookup also updates the sketch.
+enum class eviction_policy { clock, tinylfu };
+
 struct Options {
   // --- The Go library's options -------------------------------------------
 
@@ -38,6 +47,9 @@ struct Options {
 
   // L1 bound on entry count. Must be >= 1. Default 10000.
   std::size_t l1_max_items = 10000;
+
+  // L1 eviction/admission policy (see eviction_policy). Default clock.
+  eviction_policy l1_policy = eviction_policy::clock;
 
   // L1 bound on bytes, in MiB, counting keys, values and per-entry overhead.
   // Must be >= 1. Default 100.

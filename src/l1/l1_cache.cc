@@ -24,8 +24,9 @@ std::size_t shard_count_for(std::size_t max_items) {
 
 }  // namespace
 
-L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters)
+L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters, policy p)
     : max_items_(max_items), max_bytes_(max_bytes), counters_(counters) {
+  if (p == policy::tinylfu) sketch_ = std::make_unique<FrequencySketch>(max_items);
   const std::size_t n = shard_count_for(max_items);
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
@@ -38,6 +39,7 @@ template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
                                  const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
                                  CopyFn copy) {
+  if (sketch_) sketch_->increment(hash);
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
   auto it = s.map.find(KeyRef{key, hash});
@@ -110,6 +112,18 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
       return insert_result::outdated;
     }
     auto old = s.map.find(KeyRef{req.key, hash});
+    // TinyLFU admission, for fills (not the caller's own writes) of new keys
+    // that would make room by evicting.
+    if (sketch_ && token != nullptr && !bump_generation && old == s.map.end() &&
+        (items_.load(std::memory_order_relaxed) + 1 > max_items_ ||
+         bytes_.load(std::memory_order_relaxed) + charge > max_bytes_)) {
+      const Entry* victim = s.ring.victim(now_ns);
+      if (victim != nullptr && victim->expires_at_ns > now_ns &&
+          sketch_->estimate(hash) <= sketch_->estimate(victim->hash)) {
+        counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
+        return insert_result::rejected;
+      }
+    }
     if (old != s.map.end()) remove_locked(s, &old->second);  // erases the map node too
     auto [it, inserted] = s.map.try_emplace(std::string(req.key));
     Entry* raw = &it->second;

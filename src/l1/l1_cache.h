@@ -26,6 +26,7 @@
 
 #include "l1/clock_ring.h"
 #include "l1/entry.h"
+#include "l1/frequency_sketch.h"
 #include "util/hash.h"
 #include "util/mutex.h"
 
@@ -38,11 +39,16 @@ struct L1Counters {
   std::atomic<std::uint64_t> evictions_expired{0};
   std::atomic<std::uint64_t> evictions_invalidated{0};
   std::atomic<std::uint64_t> rejected_too_large{0};
+  std::atomic<std::uint64_t> rejected_admission{0};  // tinylfu: newcomer less popular
 };
 
 enum class lookup_result { miss, hit, stale };  // stale: first stale reader; must refresh
 
-enum class insert_result { inserted, outdated, too_large, expired };
+// rejected: TinyLFU admission judged the newcomer less popular than the
+// entry it would have evicted.
+enum class insert_result { inserted, outdated, too_large, expired, rejected };
+
+enum class policy { clock, tinylfu };
 
 struct FillToken {
   std::uint64_t generation = 0;
@@ -60,7 +66,11 @@ struct InsertRequest {
 
 class L1Cache {
  public:
-  L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters);
+  // policy::tinylfu adds TinyLFU admission in front of CLOCK eviction: every
+  // lookup counts in a frequency sketch, and a fill that would evict is
+  // admitted only if its key is more popular than the victim's.
+  L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters,
+          policy p = policy::clock);
   ~L1Cache();
   L1Cache(const L1Cache&) = delete;
   L1Cache& operator=(const L1Cache&) = delete;
@@ -152,6 +162,7 @@ class L1Cache {
   const std::size_t max_items_;
   const std::size_t max_bytes_;
   L1Counters* const counters_;
+  std::unique_ptr<FrequencySketch> sketch_;  // tinylfu only
   std::vector<std::unique_ptr<Shard>> shards_;
   std::uint64_t mask_ = 0;  // see shard_index()
   std::atomic<std::size_t> items_{0};

@@ -92,7 +92,8 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
       .sample(d(s.l1_evictions_bytes), {{"reason", "bytes"}})
       .sample(d(s.l1_evictions_expired), {{"reason", "expired"}})
       .sample(d(s.l1_evictions_invalidated), {{"reason", "invalidated"}})
-      .sample(d(s.l1_rejected_too_large), {{"reason", "too_large"}});
+      .sample(d(s.l1_rejected_too_large), {{"reason", "too_large"}})
+      .sample(d(s.l1_not_admitted), {{"reason", "not_admitted"}});
   b.family("refreshes_total", "Background refreshes, by outcome.", counter)
       .sample(d(s.refreshes_started), {{"result", "started"}})
       .sample(d(s.refreshes_ok), {{"result", "ok"}})
