@@ -12,7 +12,9 @@
 #include <cstdio>
 #include <random>
 
+#include "l2/cluster_client.h"
 #include "l2/redis_url.h"
+#include "l2/sentinel_client.h"
 #include "options_internal.h"
 #include "util/time.h"
 #include "wire/envelope.h"
@@ -59,14 +61,43 @@ Cache::Impl::Impl(Options options)
     metrics_port_ = http_->port();
   }
   if (opts_.redis_url.empty()) return;
+  const l2::ServerSpec spec = l2::parse_server_url(opts_.redis_url);
   l2::ConnectionSettings cs;
-  cs.endpoint = l2::parse_redis_url(opts_.redis_url);
   cs.connect_timeout = opts_.connect_timeout;
   cs.command_timeout = opts_.command_timeout;
   cs.log = [this](bool is_error, std::string_view msg) {
     log(is_error ? log_level::warning : log_level::info, msg);
   };
-  client_ = std::make_unique<l2::RedisClient>(l2::ClientSettings{cs, opts_.pool_size});
+  l2::ConnectionSettings sub = cs;  // the subscriber's connection
+  l2::SentinelClient* sentinel = nullptr;
+  std::string where = spec.nodes.front().describe();
+  switch (spec.mode) {
+    case l2::ServerSpec::kind::single:
+      cs.endpoint = spec.nodes.front();
+      sub.endpoint = cs.endpoint;
+      client_ = std::make_unique<l2::RedisClient>(l2::ClientSettings{cs, opts_.pool_size});
+      break;
+    case l2::ServerSpec::kind::cluster: {
+      auto cluster = std::make_unique<l2::ClusterClient>(
+          l2::ClusterSettings{spec.nodes, cs, opts_.pool_size, std::chrono::milliseconds(5000)});
+      // One subscriber anywhere hears every PUBLISH in the cluster; it moves
+      // to the next node when its node goes away.
+      sub.resolve = [c = cluster.get()] { return c->next_node(); };
+      client_ = std::move(cluster);
+      where = "the cluster at " + where;
+      break;
+    }
+    case l2::ServerSpec::kind::sentinel: {
+      auto s = std::make_unique<l2::SentinelClient>(l2::SentinelSettings{
+          spec.nodes, spec.master_name, spec.credentials, cs, opts_.pool_size,
+          std::chrono::milliseconds(250)});
+      sub.resolve = [c = s.get()] { return c->primary(); };
+      sentinel = s.get();
+      client_ = std::move(s);
+      where = "the primary of \"" + spec.master_name + "\" (sentinels at " + where + ")";
+      break;
+    }
+  }
   store_ = std::make_unique<l2::RedisStore>(
       [this](std::vector<std::string> cmds, std::size_t affinity) {
         return exec(std::move(cmds), affinity);
@@ -74,14 +105,15 @@ Cache::Impl::Impl(Options options)
       [this](std::vector<std::string> cmds, std::size_t affinity) {
         exec_async(std::move(cmds), affinity);
       },
-      opts_.key_prefix, opts_.pubsub_channel);
+      opts_.key_prefix, opts_.pubsub_channel, spec.mode == l2::ServerSpec::kind::cluster);
   subscriber_ = std::make_unique<sync::Subscriber>(
-      client_->loop(), cs, opts_.pubsub_channel,
+      client_->loop(), sub, opts_.pubsub_channel,
       [this](std::string_view payload) { on_message(payload); }, [this] { on_subscribed(); });
+  if (sentinel != nullptr) sentinel->on_switch([s = subscriber_.get()] { s->reset(); });
   const bool up = client_->wait_connected(opts_.connect_timeout);
   const bool subscribed = subscriber_->wait_subscribed(opts_.connect_timeout);
   if (!up || !subscribed) {
-    log(log_level::warning, "Redis at " + cs.endpoint.describe() +
+    log(log_level::warning, "Redis at " + where +
                                 " is not reachable yet; serving from L1 and the loader while "
                                 "reconnecting in the background");
   }

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "l1/l1_cache.h"
-#include "l2/redis_client.h"
+#include "l2/command_client.h"
 #include "l2/redis_store.h"
 #include "load/executor.h"
 #include "load/single_flight.h"
@@ -178,7 +178,7 @@ class Cache::Impl {
   resilience::CircuitBreaker breaker_;
   load::SingleFlight flights_;
   load::Executor executor_;
-  std::unique_ptr<l2::RedisClient> client_;  // null in L1-only mode
+  std::unique_ptr<l2::CommandClient> client_;  // null in L1-only mode
   std::unique_ptr<l2::RedisStore> store_;
   std::unique_ptr<sync::Subscriber> subscriber_;
   std::unique_ptr<metrics::HttpEndpoint> http_;  // Options::metrics_listen; close() resets it

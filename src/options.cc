@@ -56,7 +56,7 @@ static void check_duration(const char* field, std::chrono::milliseconds d, bool 
 }
 
 void Options::validate() const {
-  if (!redis_url.empty()) (void)l2::parse_redis_url(redis_url);  // throws "redis_url: ..."
+  if (!redis_url.empty()) (void)l2::parse_server_url(redis_url);  // throws "redis_url: ..."
   if (l1_max_items < 1) invalid("l1_max_items", "must be at least 1");
   if (l1_max_memory_mb < 1) invalid("l1_max_memory_mb", "must be at least 1");
   if (l1_max_memory_mb > (std::size_t{1} << 24))

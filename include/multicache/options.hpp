@@ -42,7 +42,12 @@ struct Options {
   // Redis to use as L2. Empty: L1-only mode (no Redis, no cross-instance sync).
   //   redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
   //   unix:///path/to/redis.sock[?db=N]
+  //   redis-cluster://[[user]:password@]host:port,host:port,...  (seed nodes)
+  //   redis-sentinel://[[user]:password@]host:port,.../master_name[?db=N&sentinel_password=p]
   // rediss:// (TLS) is rejected: hiredis 0.14 has no TLS support.
+  // Cluster: keys route by hash slot to their primary (pool_size connections
+  // each); MOVED/ASK are followed. Sentinel: the sentinels name the primary,
+  // and the cache reconnects when they announce a new one.
   std::string redis_url{};
 
   // L1 bound on entry count. Must be >= 1. Default 10000.

@@ -67,8 +67,19 @@ void Connection::shutdown() {
   lost("shutdown", true);
 }
 
+void Connection::reset(std::string_view why) {
+  if (state_ == state::closed) return;
+  if (state_ != state::disconnected) lost(why, true);
+  backoff_ = std::chrono::milliseconds(0);
+  reconnect_timer_.cancel();
+  connect();
+}
+
 void Connection::connect() {
   state_ = state::connecting;
+  if (settings_.resolve) {
+    if (auto ep = settings_.resolve()) settings_.endpoint = std::move(*ep);
+  }
   const Endpoint& ep = settings_.endpoint;
   redisAsyncContext* ac = ep.is_unix() ? redisAsyncConnectUnix(ep.unix_path.c_str())
                                        : redisAsyncConnect(ep.host.c_str(), ep.port);
@@ -117,18 +128,27 @@ void Connection::handshake() {
                                    : format_command({"AUTH", ep.user, ep.password}));
   }
   if (ep.db != 0) cmds.push_back(format_command({"SELECT", std::to_string(ep.db)}));
+  if (settings_.require_primary) cmds.push_back(format_command({"ROLE"}));
   if (cmds.empty()) {
     become_ready();
     return;
   }
   auto remaining = std::make_shared<std::size_t>(cmds.size());
-  for (const auto& cmd : cmds) {
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    const std::string& cmd = cmds[i];
+    const bool is_role = settings_.require_primary && i + 1 == cmds.size();
     auto* p = new Pending{this, nullptr, false};
-    p->fn = [this, remaining, ac = ac_](const redisReply* r) {
+    p->fn = [this, remaining, is_role, ac = ac_](const redisReply* r) {
       if (ac_ != ac || state_ != state::handshaking) return;
       if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
         std::string why = r != nullptr ? std::string(r->str, r->len) : "connection lost";
         fail_soon("handshake failed: " + why);  // inside a hiredis callback: not here
+        return;
+      }
+      if (is_role && (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+                      r->element[0]->type != REDIS_REPLY_STRING ||
+                      std::string_view(r->element[0]->str, r->element[0]->len) != "master")) {
+        fail_soon("not a primary (ROLE); resolving again");
         return;
       }
       if (--*remaining == 0) become_ready();

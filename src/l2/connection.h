@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,13 @@ struct ConnectionSettings {
   std::chrono::milliseconds command_timeout{250};
   std::function<void(bool is_error, std::string_view)> log;  // warnings/errors
   std::string name;  // for log lines: "command#0", "subscriber"
+  // When set, asked before every connect attempt for where to connect (a
+  // sentinel's current primary, the next cluster node): nullopt keeps the
+  // last endpoint. Called on the loop thread; must be quick (no I/O).
+  std::function<std::optional<Endpoint>()> resolve;
+  // Check with ROLE during the handshake that the server is a primary; a
+  // replica fails the attempt (which then resolves again).
+  bool require_primary = false;
 };
 
 class Connection {
@@ -51,6 +59,9 @@ class Connection {
 
   void start();     // first connect attempt
   void shutdown();  // frees the context, no more reconnects
+  // Drops the connection (if any) and connects again at once. Not from
+  // inside a hiredis callback (use it from a posted task or a timer).
+  void reset(std::string_view why);
 
   bool is_ready() const { return ready_.load(std::memory_order_acquire); }
 

@@ -2,63 +2,25 @@
 
 #include <hiredis/hiredis.h>
 
+#include <future>
 #include <thread>
 
-#include "util/mutex.h"
+#include "l2/pending_result.h"
 
 namespace multicache::l2 {
 
 struct RedisClient::Batch {
+  Batch(std::vector<std::string> cmds, std::size_t aff, Callback on_done)
+      : commands(std::move(cmds)), affinity(aff), result(commands.size(), std::move(on_done)) {}
   std::vector<std::string> commands;
   std::size_t affinity = k_any;
-  std::chrono::steady_clock::time_point deadline;
-
-  util::Mutex mu;
-  util::CondVar cv;
-  std::vector<Reply> replies MC_GUARDED_BY(mu);
-  std::size_t remaining MC_GUARDED_BY(mu) = 0;
-  bool done MC_GUARDED_BY(mu) = false;
-  std::string error MC_GUARDED_BY(mu);
-  Callback on_done MC_GUARDED_BY(mu);  // submit() only; runs once, outside mu
-
-  void fail(std::string why) {
-    Callback cb;
-    Result r;
-    {
-      util::MutexLock lock(mu);
-      if (done) return;
-      done = true;
-      error = std::move(why);
-      cv.notify_all();
-      if (on_done) {
-        cb = std::move(on_done);
-        r.error = error;
-      }
-    }
-    if (cb) cb(std::move(r));
-  }
-  void reply(std::size_t i, const redisReply* r) {
-    Callback cb;
-    Result res;
-    {
-      util::MutexLock lock(mu);
-      if (done) return;
-      replies[i] = Reply::from_hiredis(r);
-      if (--remaining != 0) return;
-      done = true;
-      cv.notify_all();
-      if (on_done) {
-        cb = std::move(on_done);
-        res.ok = true;
-        res.replies = std::move(replies);
-      }
-    }
-    if (cb) cb(std::move(res));
-  }
+  PendingResult result;
 };
 
-RedisClient::RedisClient(ClientSettings settings)
-    : settings_(std::move(settings)), loop_(std::make_unique<EventLoop>()) {
+RedisClient::RedisClient(ClientSettings settings, EventLoop* shared_loop)
+    : settings_(std::move(settings)),
+      own_loop_(shared_loop == nullptr ? std::make_unique<EventLoop>() : nullptr),
+      loop_(shared_loop == nullptr ? own_loop_.get() : shared_loop) {
   const int n = settings_.pool_size;
   loop_->post([this, n] {
     for (int i = 0; i < n; ++i) {
@@ -91,11 +53,34 @@ RedisClient::~RedisClient() { stop(); }
 void RedisClient::stop() {
   if (stopped_.exchange(true)) return;
   // Connections die on the loop thread; their pending callbacks fail batches.
-  loop_->post([this] {
+  if (own_loop_) {
+    loop_->post([this] {
+      for (auto& c : conns_) c->shutdown();
+      conns_.clear();
+    });
+    loop_->stop();
+    return;
+  }
+  if (loop_->in_loop_thread()) {
     for (auto& c : conns_) c->shutdown();
     conns_.clear();
+    return;
+  }
+  std::promise<void> done;
+  auto closed = done.get_future();
+  if (loop_->post([this, &done] {
+        for (auto& c : conns_) c->shutdown();
+        conns_.clear();
+        done.set_value();
+      })) {
+    closed.wait();
+  }
+}
+
+void RedisClient::reset_connections() {
+  loop_->post([this] {
+    for (auto& c : conns_) c->reset("reconnecting to a new primary");
   });
-  loop_->stop();
 }
 
 bool RedisClient::wait_connected(std::chrono::milliseconds limit) const {
@@ -121,34 +106,13 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
     result.error = "not connected";
     return result;
   }
-  auto batch = std::make_shared<Batch>();
-  batch->deadline = std::chrono::steady_clock::now() + settings_.connection.command_timeout;
-  {
-    util::MutexLock lock(batch->mu);
-    batch->replies.resize(commands.size());
-    batch->remaining = commands.size();
-  }
-  batch->commands = std::move(commands);
-  batch->affinity = affinity;
+  const auto deadline = std::chrono::steady_clock::now() + settings_.connection.command_timeout;
+  auto batch = std::make_shared<Batch>(std::move(commands), affinity, nullptr);
   if (!loop_->post([this, batch] { dispatch(batch); })) {
     result.error = "client stopped";
     return result;
   }
-  util::MutexLock lock(batch->mu);
-  const bool finished = batch->cv.wait_until(batch->mu, batch->deadline,
-                                             [&]() MC_REQUIRES(batch->mu) { return batch->done; });
-  if (!finished) {
-    batch->done = true;  // late replies are dropped by Batch::reply
-    result.error = "command timeout";
-    return result;
-  }
-  if (!batch->error.empty()) {
-    result.error = batch->error;
-    return result;
-  }
-  result.ok = true;
-  result.replies = std::move(batch->replies);
-  return result;
+  return batch->result.wait_until(deadline);
 }
 
 void RedisClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {
@@ -160,28 +124,21 @@ void RedisClient::submit(std::vector<std::string> commands, Callback done, std::
   } else if (!connected()) {
     early.error = "not connected";
   } else {
-    auto batch = std::make_shared<Batch>();
-    {
-      util::MutexLock lock(batch->mu);
-      batch->replies.resize(commands.size());
-      batch->remaining = commands.size();
-      batch->on_done = std::move(done);
-    }
-    batch->commands = std::move(commands);
-    batch->affinity = affinity;
+    // If the post fails the batch is dropped unrun: its callback is moved
+    // back out through a shared slot so it still runs exactly once.
+    auto slot = std::make_shared<Callback>(std::move(done));
+    auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
+      if (*slot) (*slot)(std::move(r));
+    });
     if (loop_->post([this, batch] { dispatch(batch); })) return;
-    util::MutexLock lock(batch->mu);
-    done = std::move(batch->on_done);
+    done = std::move(*slot);
     early.error = "client stopped";
   }
   if (done) done(std::move(early));
 }
 
 void RedisClient::dispatch(const std::shared_ptr<Batch>& batch) {
-  {
-    util::MutexLock lock(batch->mu);
-    if (batch->done) return;  // its caller gave up while it was queued
-  }
+  if (batch->result.done()) return;  // its caller gave up while it was queued
   Connection* conn = nullptr;
   if (batch->affinity != k_any && !conns_.empty()) {
     Connection* c = conns_[batch->affinity % conns_.size()].get();
@@ -193,19 +150,19 @@ void RedisClient::dispatch(const std::shared_ptr<Batch>& batch) {
   }
   next_conn_ = (next_conn_ + 1) % std::max<std::size_t>(1, conns_.size());
   if (conn == nullptr) {
-    batch->fail("not connected");
+    batch->result.fail("not connected");
     return;
   }
   for (std::size_t i = 0; i < batch->commands.size(); ++i) {
     const bool sent = conn->send(batch->commands[i], [batch, i](const redisReply* r) {
       if (r == nullptr) {
-        batch->fail("connection lost");
+        batch->result.fail("connection lost");
       } else {
-        batch->reply(i, r);
+        batch->result.set(i, Reply::from_hiredis(r));
       }
     });
     if (!sent) {
-      batch->fail("send failed");
+      batch->result.fail("send failed");
       return;
     }
   }

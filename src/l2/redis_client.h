@@ -10,8 +10,10 @@
 // the wrong command.
 //
 // Thread-safety: execute(), connected() and stop() from any thread.
-// Ownership: owns its EventLoop and Connections; stop() (or the destructor)
-// fails queued pipelines, closes the sockets and joins the loop thread.
+// Ownership: owns its Connections, and its EventLoop unless it was given one
+// (a cluster's node clients share their ClusterClient's loop); stop() (or the
+// destructor) fails queued pipelines, closes the sockets and, when it owns
+// the loop, joins the loop thread.
 #pragma once
 
 #include <atomic>
@@ -21,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "l2/command_client.h"
 #include "l2/connection.h"
 #include "l2/event_loop.h"
 #include "l2/reply.h"
@@ -32,49 +35,48 @@ struct ClientSettings {
   int pool_size = 2;
 };
 
-struct Result {
-  bool ok = false;             // every reply arrived (a reply may still be a Redis error)
-  std::string error;           // why not, when !ok
-  std::vector<Reply> replies;  // one per command, when ok
-};
-
-class RedisClient {
+class RedisClient final : public CommandClient {
  public:
-  explicit RedisClient(ClientSettings settings);
-  ~RedisClient();
+  // shared_loop: run on that loop (which must outlive this client) instead
+  // of starting one.
+  explicit RedisClient(ClientSettings settings, EventLoop* shared_loop = nullptr);
+  ~RedisClient() override;
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
   // affinity: pipelines with the same affinity go on the same connection
   // while it is up, so they reach Redis in the order they were sent (a
   // remove() never overtakes the async SET of the same key). k_any: any.
-  static constexpr std::size_t k_any = static_cast<std::size_t>(-1);
-  Result execute(std::vector<std::string> commands, std::size_t affinity = k_any);
+  Result execute(std::vector<std::string> commands, std::size_t affinity = k_any) override;
 
-  using Callback = std::function<void(Result)>;
   // Sends without waiting. done runs exactly once: on the loop thread when the
   // replies arrive or the connection fails (a reply overdue by the command
   // timeout fails the connection), or on the caller's thread when the
   // pipeline cannot be sent at all. done must be quick and must not throw.
-  void submit(std::vector<std::string> commands, Callback done, std::size_t affinity = k_any);
+  void submit(std::vector<std::string> commands, Callback done,
+              std::size_t affinity = k_any) override;
 
   // True while at least one connection is ready.
-  bool connected() const { return ready_count_.load(std::memory_order_acquire) > 0; }
+  bool connected() const override { return ready_count_.load(std::memory_order_acquire) > 0; }
   // Waits until a connection is ready or every connection's first attempt
   // failed, at most `limit`.
-  bool wait_connected(std::chrono::milliseconds limit) const;
-  std::uint64_t reconnects() const { return reconnects_.load(std::memory_order_relaxed); }
+  bool wait_connected(std::chrono::milliseconds limit) const override;
+  std::uint64_t reconnects() const override { return reconnects_.load(std::memory_order_relaxed); }
+  // Drops every connection and connects again at once (to wherever the
+  // endpoint resolver now points: a sentinel failover).
+  void reset_connections();
 
-  EventLoop& loop() { return *loop_; }
+  EventLoop& loop() override { return *loop_; }
   const ClientSettings& settings() const { return settings_; }
-  void stop();
+  void stop() override;
 
  private:
   struct Batch;
   void dispatch(const std::shared_ptr<Batch>& batch);  // loop thread
 
   ClientSettings settings_;
-  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<EventLoop> own_loop_;  // null with a shared loop
+  EventLoop* loop_;
   std::vector<std::unique_ptr<Connection>> conns_;  // created, used, destroyed on the loop
   std::size_t next_conn_ = 0;                       // loop thread
   std::atomic<int> ready_count_{0};

@@ -1,12 +1,16 @@
 #include "l2/redis_store.h"
 
+#include "l2/cluster_slots.h"
+
 namespace multicache::l2 {
 
-RedisStore::RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel)
+RedisStore::RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel,
+                       bool co_locate)
     : exec_(std::move(exec)),
       exec_async_(std::move(exec_async)),
       key_prefix_(std::move(key_prefix)),
-      channel_(std::move(channel)) {}
+      channel_(std::move(channel)),
+      co_locate_(co_locate) {}
 
 std::string RedisStore::full_key(std::string_view key) const {
   std::string k;
@@ -26,11 +30,19 @@ Status RedisStore::run(std::vector<std::string> commands, std::vector<Reply>* re
   return {true, {}};
 }
 
-std::string RedisStore::negative_key(std::string_view key) const {
+std::string RedisStore::side_key(std::string_view infix, std::string_view key) const {
   std::string k;
-  k.reserve(key_prefix_.size() + 5 + key.size());
-  k.append(key_prefix_).append("\x01neg\x01").append(key);
+  if (co_locate_) {
+    const std::string& tag = slot_tag(slot_of(full_key(key)));
+    k.reserve(tag.size() + 2 + key_prefix_.size() + infix.size() + key.size());
+    k.append("{").append(tag).append("}");
+  }
+  k.append(key_prefix_).append(infix).append(key);
   return k;
+}
+
+std::string RedisStore::negative_key(std::string_view key) const {
+  return side_key("\x01neg\x01", key);
 }
 
 void RedisStore::append_read(std::string_view key, bool with_negative,
@@ -78,7 +90,7 @@ std::vector<ReadResult> RedisStore::read_many(const std::vector<std::string_view
   std::vector<Reply> replies;
   std::vector<ReadResult> out(keys.size());
   const Status st =
-      run(std::move(cmds), &replies, keys.size() == 1 ? affinity_of(keys[0]) : RedisClient::k_any);
+      run(std::move(cmds), &replies, keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
   std::size_t at = 0;
   for (auto& r : out) {
     if (!st.ok) {
@@ -113,10 +125,7 @@ return 0
 }  // namespace
 
 std::string RedisStore::lock_key(std::string_view key) const {
-  std::string k;
-  k.reserve(key_prefix_.size() + 6 + key.size());
-  k.append(key_prefix_).append("\x01lock\x01").append(key);
-  return k;
+  return side_key("\x01lock\x01", key);
 }
 
 Status RedisStore::try_lock(std::string_view key, std::string_view token, std::int64_t ttl_ms,

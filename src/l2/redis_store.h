@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "l2/redis_client.h"
+#include "l2/command_client.h"
 
 namespace multicache::l2 {
 
@@ -56,7 +56,11 @@ class RedisStore {
   using Exec = std::function<Result(std::vector<std::string>, std::size_t affinity)>;
   // Sends a pipeline without waiting; the function reports the outcome itself.
   using ExecAsync = std::function<void(std::vector<std::string>, std::size_t affinity)>;
-  RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel);
+  // co_locate (Redis Cluster): a key's "not found" marker and lock start
+  // with a hash tag of the key's own slot, so all three live on one node and
+  // one pipeline about a key never spans nodes.
+  RedisStore(Exec exec, ExecAsync exec_async, std::string key_prefix, std::string channel,
+             bool co_locate = false);
 
   // GET and PTTL of one key (and of its "not found" marker, with_negative),
   // in one round trip.
@@ -83,11 +87,16 @@ class RedisStore {
   Status unlock(std::string_view key, std::string_view token) const;
 
   std::string full_key(std::string_view key) const;
-  // Where a key's "not found" marker lives: key_prefix + "\x01neg\x01" + key.
+  // Where a key's "not found" marker lives: key_prefix + "\x01neg\x01" + key
+  // (with co_locate, behind "{tag}" where tag hashes to the key's slot).
   // A separate Redis key, so a Go instance never reads a marker (it sees a
   // miss and loads), and no printable user key can collide with it.
   std::string negative_key(std::string_view key) const;
-  std::string lock_key(std::string_view key) const;  // key_prefix + "\x01lock\x01" + key
+  std::string lock_key(std::string_view key) const;  // key_prefix + "\x01lock\x01" + key (+ tag)
+
+  // key_prefix + infix + key, behind the slot tag of full_key(key) when co-locating.
+  std::string side_key(std::string_view infix, std::string_view key) const;
+
 
  private:
   Status run(std::vector<std::string> commands, std::vector<Reply>* replies,
@@ -106,6 +115,7 @@ class RedisStore {
   ExecAsync exec_async_;
   std::string key_prefix_;
   std::string channel_;
+  bool co_locate_;
 };
 
 }  // namespace multicache::l2

@@ -2,12 +2,19 @@
 //
 //   redis://[[user]:password@]host[:port][/db]    host may be [ipv6]
 //   unix:///path/to/socket[?db=N]
+//   redis-cluster://[[user]:password@]host[:port],host[:port],...   (seed nodes; db 0)
+//   redis-sentinel://[[user]:password@]host[:port],...,host[:port]/master_name
+//                    [?db=N&sentinel_password=...]
+// Cluster ports default to 6379, sentinel ports to 26379. In a sentinel URL
+// the user and password are the data nodes'; the sentinels use
+// sentinel_password (none by default).
 // user and password may be percent-encoded. Throws std::invalid_argument
 // whose message starts with "redis_url: ".
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace multicache::l2 {
 
@@ -24,6 +31,17 @@ struct Endpoint {
   std::string describe() const;
 };
 
-Endpoint parse_redis_url(std::string_view url);
+Endpoint parse_redis_url(std::string_view url);  // redis:// and unix:// only
+
+// Any of the forms above.
+struct ServerSpec {
+  enum class kind { single, cluster, sentinel };
+  kind mode = kind::single;
+  std::vector<Endpoint> nodes;  // single: the server; cluster: seeds; sentinel: the sentinels
+  Endpoint credentials;         // cluster/sentinel: user, password, db for the data nodes
+  std::string master_name;      // sentinel
+  std::string sentinel_password;
+};
+ServerSpec parse_server_url(std::string_view url);
 
 }  // namespace multicache::l2

@@ -48,6 +48,13 @@ void Subscriber::shutdown() {
   subscribed_.store(false);
 }
 
+void Subscriber::reset() {
+  if (shut_down_.load()) return;
+  loop_.post([this] {
+    if (conn_) conn_->reset("resubscribing after a primary change");
+  });
+}
+
 bool Subscriber::wait_subscribed(std::chrono::milliseconds limit) const {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!subscribed() && !first_attempt_done_.load() &&

@@ -32,6 +32,9 @@ class Subscriber {
   bool subscribed() const { return subscribed_.load(std::memory_order_acquire); }
   bool wait_subscribed(std::chrono::milliseconds limit) const;
   void shutdown();
+  // Drops the connection and subscribes again at once, resolving the
+  // endpoint again (a sentinel failover). L1 is cleared on resubscribe.
+  void reset();
 
  private:
   void handle(const struct redisReply* reply);  // loop thread

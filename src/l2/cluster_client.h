@@ -1,0 +1,106 @@
+// l2/cluster_client.h — commands to a Redis Cluster, routed by hash slot.
+//
+// The slot map comes from CLUSTER SLOTS, asked of the seed nodes (then of
+// the known primaries) by a refresher thread: at start, every
+// refresh_interval, and soon after anything suggests the map is stale (a
+// MOVED, a node that cannot be reached, CLUSTERDOWN). Each primary gets a
+// RedisClient (pool_size connections) on one shared event loop.
+//
+// A pipeline is split by node: each command goes to the primary of its
+// key's slot, and a command without a key (PUBLISH) goes with the keyed
+// command before it, so it runs after that command on the same connection.
+// The parts run in parallel and the replies come back in the caller's order.
+// Redirects are followed inside the caller's deadline: MOVED patches the map
+// and re-sends; ASK re-sends once to the named node behind ASKING; a keyless
+// command of a redirected part is sent again after the redirected commands.
+// At most 5 redirect rounds per pipeline.
+//
+// Thread-safety: every public member from any thread. mu_ guards the
+// topology and the node table; the refresher never holds mu_ during I/O.
+// Ownership: owns the loop, the node clients and the refresher thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "l2/cluster_slots.h"
+#include "l2/command_client.h"
+#include "l2/redis_client.h"
+#include "util/mutex.h"
+
+namespace multicache::l2 {
+
+struct ClusterSettings {
+  std::vector<Endpoint> seeds;  // with the data nodes' credentials
+  ConnectionSettings connection;  // timeouts and log; the endpoint is per node
+  int pool_size = 2;              // connections per primary
+  std::chrono::milliseconds refresh_interval{5000};
+};
+
+class ClusterClient final : public CommandClient {
+ public:
+  explicit ClusterClient(ClusterSettings settings);
+  ~ClusterClient() override;
+  ClusterClient(const ClusterClient&) = delete;
+  ClusterClient& operator=(const ClusterClient&) = delete;
+
+  Result execute(std::vector<std::string> commands, std::size_t affinity = k_any) override;
+  void submit(std::vector<std::string> commands, Callback done,
+              std::size_t affinity = k_any) override;
+  // The slot map is known and every primary in it has a ready connection.
+  bool connected() const override;
+  bool wait_connected(std::chrono::milliseconds limit) const override;
+  std::uint64_t reconnects() const override;
+  EventLoop& loop() override { return *loop_; }
+  void stop() override;
+
+  // Where the subscriber attaches next: the known primaries (or the seeds)
+  // in turn, so a subscriber whose node died moves to another.
+  std::optional<Endpoint> next_node();
+  void request_refresh();
+  std::uint64_t redirects() const { return redirects_.load(std::memory_order_relaxed); }
+  std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Op;
+  struct Topology {
+    SlotMap map;
+    std::vector<std::shared_ptr<RedisClient>> clients;  // parallel to map.primaries
+  };
+
+  std::shared_ptr<const Topology> topology() const;
+  std::shared_ptr<RedisClient> node_client(const Endpoint& ep) MC_REQUIRES(mu_);
+  void route(const std::shared_ptr<Op>& op, const std::vector<std::size_t>& indexes);
+  void send(const std::shared_ptr<Op>& op, const std::shared_ptr<RedisClient>& client,
+            std::vector<std::size_t> indexes, bool asking);
+  void on_replies(const std::shared_ptr<Op>& op, const std::vector<std::size_t>& indexes,
+                  bool asking, Result r);
+  void patch_slot(int slot, const Endpoint& node);
+  void refresher_main();
+  bool refresh_once();
+  Endpoint with_credentials(Endpoint ep) const;
+
+  ClusterSettings settings_;
+  std::unique_ptr<EventLoop> loop_;
+  mutable util::Mutex mu_;
+  util::CondVar cv_;
+  std::shared_ptr<const Topology> topo_ MC_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<RedisClient>> nodes_ MC_GUARDED_BY(mu_);  // "host:port"
+  std::size_t next_node_ MC_GUARDED_BY(mu_) = 0;
+  bool refresh_wanted_ MC_GUARDED_BY(mu_) = true;
+  bool stopping_ MC_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> first_refresh_done_{false};
+  std::atomic<std::uint64_t> redirects_{0};
+  std::atomic<std::uint64_t> refreshes_{0};
+  bool refresh_failing_ = false;  // refresher thread only
+  std::thread refresher_;
+};
+
+}  // namespace multicache::l2

@@ -1,0 +1,49 @@
+// l2/command_client.h — what the cache needs from "a Redis": pipelines in,
+// replies out. One server (RedisClient), a cluster (ClusterClient) and a
+// sentinel-managed primary (SentinelClient) all provide it.
+//
+// Thread-safety: every member from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "l2/event_loop.h"
+#include "l2/reply.h"
+
+namespace multicache::l2 {
+
+struct Result {
+  bool ok = false;             // every reply arrived (a reply may still be a Redis error)
+  std::string error;           // why not, when !ok
+  std::vector<Reply> replies;  // one per command, when ok
+};
+
+class CommandClient {
+ public:
+  virtual ~CommandClient() = default;
+
+  // Pipelines with the same affinity keep their order while their
+  // connection is up (see RedisClient); k_any: no order needed.
+  static constexpr std::size_t k_any = static_cast<std::size_t>(-1);
+  using Callback = std::function<void(Result)>;
+
+  // Runs the pipeline and waits for all its replies, at most the command
+  // timeout. Never throws.
+  virtual Result execute(std::vector<std::string> commands, std::size_t affinity) = 0;
+  // Sends without waiting; done runs exactly once (see RedisClient::submit).
+  virtual void submit(std::vector<std::string> commands, Callback done, std::size_t affinity) = 0;
+  virtual bool connected() const = 0;
+  virtual bool wait_connected(std::chrono::milliseconds limit) const = 0;
+  virtual std::uint64_t reconnects() const = 0;
+  // The loop the subscriber shares.
+  virtual EventLoop& loop() = 0;
+  // Fails what is queued, closes every connection, joins threads. Idempotent.
+  virtual void stop() = 0;
+};
+
+}  // namespace multicache::l2

@@ -1,0 +1,96 @@
+// l2/pending_result.h — the replies of one pipeline, filled in as they come.
+//
+// Completes once: when every reply is in, or at the first failure. A waiter
+// (execute) blocks in wait_until(); a submitter gets its callback instead,
+// run exactly once, outside the lock, on the thread that completed it.
+// After a waiter gives up (timeout), late replies are dropped.
+//
+// Thread-safety: every member from any thread; mu_ guards the state.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "l2/command_client.h"
+#include "util/mutex.h"
+
+namespace multicache::l2 {
+
+class PendingResult {
+ public:
+  PendingResult(std::size_t replies, CommandClient::Callback on_done)
+      : replies_(replies), remaining_(replies), on_done_(std::move(on_done)) {}
+
+  void fail(std::string why) {
+    CommandClient::Callback cb;
+    Result r;
+    {
+      util::MutexLock lock(mu_);
+      if (done_) return;
+      done_ = true;
+      error_ = std::move(why);
+      cv_.notify_all();
+      if (!on_done_) return;
+      cb = std::move(on_done_);
+      r.error = error_;
+    }
+    cb(std::move(r));
+  }
+
+  // Stores reply i; the last one completes the result.
+  void set(std::size_t i, Reply reply) {
+    CommandClient::Callback cb;
+    Result r;
+    {
+      util::MutexLock lock(mu_);
+      if (done_) return;
+      replies_[i] = std::move(reply);
+      if (--remaining_ != 0) return;
+      done_ = true;
+      cv_.notify_all();
+      if (!on_done_) return;
+      cb = std::move(on_done_);
+      r.ok = true;
+      r.replies = std::move(replies_);
+    }
+    cb(std::move(r));
+  }
+
+  bool done() const {
+    util::MutexLock lock(mu_);
+    return done_;
+  }
+
+  // For a result without a callback: waits until it completes or deadline
+  // passes ("command timeout").
+  Result wait_until(std::chrono::steady_clock::time_point deadline) {
+    Result result;
+    util::MutexLock lock(mu_);
+    if (!cv_.wait_until(mu_, deadline, [&]() MC_REQUIRES(mu_) { return done_; })) {
+      done_ = true;  // late replies are dropped by set()
+      result.error = "command timeout";
+      return result;
+    }
+    if (!error_.empty()) {
+      result.error = error_;
+      return result;
+    }
+    result.ok = true;
+    result.replies = std::move(replies_);
+    return result;
+  }
+
+ private:
+  mutable util::Mutex mu_;
+  util::CondVar cv_;
+  std::vector<Reply> replies_ MC_GUARDED_BY(mu_);
+  std::size_t remaining_ MC_GUARDED_BY(mu_);
+  bool done_ MC_GUARDED_BY(mu_) = false;
+  std::string error_ MC_GUARDED_BY(mu_);
+  CommandClient::Callback on_done_ MC_GUARDED_BY(mu_);
+};
+
+}  // namespace multicache::l2

@@ -1,0 +1,180 @@
+#include "l2/sentinel_client.h"
+
+#include <hiredis/hiredis.h>
+
+namespace multicache::l2 {
+
+namespace {
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// SENTINEL get-master-addr-by-name against one sentinel; nullopt if it does
+// not answer or does not know the name.
+std::optional<Endpoint> ask_one(const Endpoint& sentinel, const std::string& name,
+                                std::chrono::milliseconds timeout, std::string* why) {
+  const timeval tv{static_cast<time_t>(timeout.count() / 1000),
+                   static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  redisContext* c = redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, tv);
+  if (c == nullptr || c->err != 0) {
+    *why = c != nullptr ? c->errstr : "out of memory";
+    if (c != nullptr) redisFree(c);
+    return std::nullopt;
+  }
+  redisSetTimeout(c, tv);
+  std::optional<Endpoint> out;
+  bool authed = true;
+  if (!sentinel.password.empty()) {
+    auto* r = static_cast<redisReply*>(
+        redisCommand(c, "AUTH %b", sentinel.password.data(), sentinel.password.size()));
+    authed = r != nullptr && r->type != REDIS_REPLY_ERROR;
+    if (!authed) *why = r != nullptr ? std::string(r->str, r->len) : std::string(c->errstr);
+    if (r != nullptr) freeReplyObject(r);
+  }
+  if (authed) {
+    auto* r = static_cast<redisReply*>(
+        redisCommand(c, "SENTINEL get-master-addr-by-name %b", name.data(), name.size()));
+    if (r == nullptr) {
+      *why = c->errstr;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+      Endpoint ep;
+      ep.host.assign(r->element[0]->str, r->element[0]->len);
+      try {
+        ep.port = std::stoi(std::string(r->element[1]->str, r->element[1]->len));
+        out = std::move(ep);
+      } catch (const std::exception&) {
+        *why = "bad port in the sentinel's answer";
+      }
+    } else {
+      *why = "the sentinel does not know master \"" + name + "\"";
+    }
+    if (r != nullptr) freeReplyObject(r);
+  }
+  redisFree(c);
+  return out;
+}
+
+}  // namespace
+
+SentinelClient::SentinelClient(SentinelSettings settings) : settings_(std::move(settings)) {
+  {
+    auto first = ask_sentinels();
+    util::MutexLock lock(mu_);
+    primary_ = std::move(first);
+  }
+  ClientSettings cs{settings_.connection, settings_.pool_size};
+  cs.connection.resolve = [this] { return primary(); };
+  cs.connection.require_primary = true;
+  if (auto p = primary()) cs.connection.endpoint = *p;
+  client_ = std::make_unique<RedisClient>(std::move(cs));
+  resolver_ = std::thread([this] { resolver_main(); });
+}
+
+SentinelClient::~SentinelClient() { stop(); }
+
+void SentinelClient::stop() {
+  if (stopped_.exchange(true)) return;
+  {
+    util::MutexLock lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (resolver_.joinable()) resolver_.join();
+  client_->stop();
+}
+
+std::optional<Endpoint> SentinelClient::primary() const {
+  util::MutexLock lock(mu_);
+  return primary_;
+}
+
+std::optional<Endpoint> SentinelClient::ask_sentinels() {
+  std::string why;
+  const std::size_t n = settings_.sentinels.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Endpoint& s = settings_.sentinels[(next_sentinel_ + i) % n];
+    if (auto ep = ask_one(s, settings_.master_name, settings_.connection.connect_timeout, &why)) {
+      next_sentinel_ = (next_sentinel_ + i) % n;  // stay with the one that answers
+      ep->user = settings_.credentials.user;
+      ep->password = settings_.credentials.password;
+      ep->db = settings_.credentials.db;
+      return ep;
+    }
+  }
+  if (settings_.connection.log) {
+    settings_.connection.log(true, "redis sentinel: no sentinel named the primary of \"" +
+                                       settings_.master_name + "\": " + why);
+  }
+  return std::nullopt;
+}
+
+void SentinelClient::resolver_main() {
+  while (true) {
+    {
+      util::MutexLock lock(mu_);
+      cv_.wait_until(mu_, std::chrono::steady_clock::now() + settings_.poll_interval,
+                     [&]() MC_REQUIRES(mu_) { return stopping_ || resolve_now_; });
+      if (stopping_) return;
+      resolve_now_ = false;
+    }
+    auto answer = ask_sentinels();
+    if (!answer) continue;
+    std::function<void()> notify;
+    {
+      util::MutexLock lock(mu_);
+      if (primary_ && primary_->host == answer->host && primary_->port == answer->port) continue;
+      primary_ = std::move(answer);
+      notify = on_switch_;
+    }
+    switches_.fetch_add(1, std::memory_order_relaxed);
+    if (settings_.connection.log) {
+      settings_.connection.log(false, "redis sentinel: primary of \"" + settings_.master_name +
+                                          "\" is now " + primary()->describe());
+    }
+    last_reset_ms_.store(steady_ms());
+    client_->reset_connections();
+    if (notify) notify();
+  }
+}
+
+void SentinelClient::saw_result(const Result& r) {
+  bool readonly = false;
+  for (const auto& reply : r.replies) {
+    readonly = readonly || (reply.is_error() && reply.str.starts_with("READONLY"));
+  }
+  if (!readonly) return;
+  // The primary we talk to was demoted: reconnect (at most every 200 ms)
+  // and ask the sentinels now.
+  const std::int64_t now = steady_ms();
+  std::int64_t last = last_reset_ms_.load();
+  if (now - last >= 200 && last_reset_ms_.compare_exchange_strong(last, now)) {
+    client_->reset_connections();
+  }
+  util::MutexLock lock(mu_);
+  resolve_now_ = true;
+  cv_.notify_all();
+}
+
+Result SentinelClient::execute(std::vector<std::string> commands, std::size_t affinity) {
+  Result r = client_->execute(std::move(commands), affinity);
+  saw_result(r);
+  return r;
+}
+
+void SentinelClient::submit(std::vector<std::string> commands, Callback done,
+                            std::size_t affinity) {
+  client_->submit(
+      std::move(commands),
+      [this, done = std::move(done)](Result r) {
+        saw_result(r);
+        if (done) done(std::move(r));
+      },
+      affinity);
+}
+
+}  // namespace multicache::l2
