@@ -88,9 +88,9 @@ Cache::Impl::Impl(Options options)
       break;
     }
     case l2::ServerSpec::kind::sentinel: {
-      auto s = std::make_unique<l2::SentinelClient>(l2::SentinelSettings{
-          spec.nodes, spec.master_name, spec.credentials, cs, opts_.pool_size,
-          std::chrono::milliseconds(250)});
+      auto s = std::make_unique<l2::SentinelClient>(
+          l2::SentinelSettings{spec.nodes, spec.master_name, spec.credentials, cs, opts_.pool_size,
+                               std::chrono::milliseconds(250)});
       sub.resolve = [c = s.get()] { return c->primary(); };
       sentinel = s.get();
       client_ = std::move(s);

@@ -21,6 +21,7 @@ Stats Cache::Impl::snapshot() const {
   s.decode_errors = get(c.decode_errors);
   s.encode_errors = get(c.encode_errors);
   s.breaker_rejections = get(c.breaker_rejections);
+  s.redis_redirects = m.client_ ? m.client_->redirects() : 0;
   s.l1_items = m.l1_.items();
   s.l1_bytes = m.l1_.bytes();
   const auto& e = m.l1_counters_;

@@ -27,6 +27,7 @@ struct Stats {
   std::uint64_t decode_errors = 0;  // corrupt bytes in Redis (short, bad flag, bad Snappy, codec)
   std::uint64_t encode_errors = 0;  // values the codec could not encode (not cached)
   std::uint64_t breaker_rejections = 0;  // Redis calls not made because the breaker was open
+  std::uint64_t redis_redirects = 0;     // Redis Cluster MOVED/ASK replies followed
 
   // L1.
   std::uint64_t l1_items = 0;

@@ -13,10 +13,13 @@ namespace {
 
 constexpr int k_max_redirect_rounds = 5;
 constexpr std::chrono::milliseconds k_min_refresh_gap{100};
+constexpr std::chrono::milliseconds k_refresh_while_degraded{250};
 
 std::string node_name(const Endpoint& ep) { return ep.host + ":" + std::to_string(ep.port); }
 
-bool same_node(const Endpoint& a, const Endpoint& b) { return a.host == b.host && a.port == b.port; }
+bool same_node(const Endpoint& a, const Endpoint& b) {
+  return a.host == b.host && a.port == b.port;
+}
 
 // One blocking CLUSTER SLOTS against ep (AUTH first when it has a password).
 std::optional<SlotMap> ask_slots(const Endpoint& ep, std::chrono::milliseconds timeout,
@@ -147,7 +150,8 @@ bool ClusterClient::connected() const {
 
 bool ClusterClient::wait_connected(std::chrono::milliseconds limit) const {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!topology() && !first_refresh_done_.load() && std::chrono::steady_clock::now() < deadline) {
+  while (!topology() && !first_refresh_done_.load() &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   auto topo = topology();
@@ -169,6 +173,10 @@ std::uint64_t ClusterClient::reconnects() const {
 
 std::optional<Endpoint> ClusterClient::next_node() {
   util::MutexLock lock(mu_);
+  if (!gave_first_seed_) {  // the first seed first: where the user points it
+    gave_first_seed_ = true;
+    return with_credentials(settings_.seeds.front());
+  }
   const std::vector<Endpoint>& list = topo_ ? topo_->map.primaries : settings_.seeds;
   if (list.empty()) return std::nullopt;
   return with_credentials(list[next_node_++ % list.size()]);
@@ -354,18 +362,31 @@ void ClusterClient::patch_slot(int slot, const Endpoint& node) {
 }
 
 void ClusterClient::refresher_main() {
-  auto last = std::chrono::steady_clock::now() - k_min_refresh_gap;
+  using clock = std::chrono::steady_clock;
+  auto last = clock::now() - k_min_refresh_gap;
   while (true) {
     {
       util::MutexLock lock(mu_);
-      cv_.wait_until(mu_, last + settings_.refresh_interval,
-                     [&]() MC_REQUIRES(mu_) { return stopping_ || refresh_wanted_; });
+      while (!stopping_ && !refresh_wanted_) {
+        // A primary we cannot reach may have failed over: look again soon.
+        // (Checked every k_refresh_while_degraded: a node can die while no
+        // command goes to it.)
+        bool reachable = topo_ != nullptr;
+        for (std::size_t i = 0; reachable && i < topo_->clients.size(); ++i) {
+          reachable = topo_->clients[i] != nullptr && topo_->clients[i]->connected();
+        }
+        const auto now = clock::now();
+        const auto due = last + (reachable ? settings_.refresh_interval : k_refresh_while_degraded);
+        if (now >= due) break;
+        cv_.wait_until(mu_, std::min(due, now + k_refresh_while_degraded),
+                       [&]() MC_REQUIRES(mu_) { return stopping_ || refresh_wanted_; });
+      }
       // At most one refresh per k_min_refresh_gap, however many ask.
       cv_.wait_until(mu_, last + k_min_refresh_gap, [&]() MC_REQUIRES(mu_) { return stopping_; });
       if (stopping_) return;
       refresh_wanted_ = false;
     }
-    last = std::chrono::steady_clock::now();
+    last = clock::now();
     if (!refresh_once()) request_refresh();  // keep trying, k_min_refresh_gap apart
   }
 }
@@ -395,8 +416,9 @@ bool ClusterClient::refresh_once() {
       topo->map = std::move(*map);
       for (const auto& p : topo->map.primaries) topo->clients.push_back(node_client(p));
       for (auto it = nodes_.begin(); it != nodes_.end();) {
-        const bool serves = std::any_of(topo->map.primaries.begin(), topo->map.primaries.end(),
-                                        [&](const Endpoint& p) { return node_name(p) == it->first; });
+        const bool serves =
+            std::any_of(topo->map.primaries.begin(), topo->map.primaries.end(),
+                        [&](const Endpoint& p) { return node_name(p) == it->first; });
         if (serves) {
           ++it;
         } else {

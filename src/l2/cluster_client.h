@@ -2,9 +2,9 @@
 //
 // The slot map comes from CLUSTER SLOTS, asked of the seed nodes (then of
 // the known primaries) by a refresher thread: at start, every
-// refresh_interval, and soon after anything suggests the map is stale (a
-// MOVED, a node that cannot be reached, CLUSTERDOWN). Each primary gets a
-// RedisClient (pool_size connections) on one shared event loop.
+// refresh_interval (every 250 ms while a primary cannot be reached), and soon after anything
+// suggests the map is stale (a MOVED, a node that cannot be reached, CLUSTERDOWN). Each primary
+// gets a RedisClient (pool_size connections) on one shared event loop.
 //
 // A pipeline is split by node: each command goes to the primary of its
 // key's slot, and a command without a key (PUBLISH) goes with the keyed
@@ -37,7 +37,7 @@
 namespace multicache::l2 {
 
 struct ClusterSettings {
-  std::vector<Endpoint> seeds;  // with the data nodes' credentials
+  std::vector<Endpoint> seeds;    // with the data nodes' credentials
   ConnectionSettings connection;  // timeouts and log; the endpoint is per node
   int pool_size = 2;              // connections per primary
   std::chrono::milliseconds refresh_interval{5000};
@@ -60,11 +60,12 @@ class ClusterClient final : public CommandClient {
   EventLoop& loop() override { return *loop_; }
   void stop() override;
 
-  // Where the subscriber attaches next: the known primaries (or the seeds)
-  // in turn, so a subscriber whose node died moves to another.
+  // Where the subscriber attaches next: the first seed the first time, then
+  // the known primaries (or the seeds) in turn, so a subscriber whose node
+  // died moves to another.
   std::optional<Endpoint> next_node();
   void request_refresh();
-  std::uint64_t redirects() const { return redirects_.load(std::memory_order_relaxed); }
+  std::uint64_t redirects() const override { return redirects_.load(std::memory_order_relaxed); }
   std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
 
  private:
@@ -93,6 +94,7 @@ class ClusterClient final : public CommandClient {
   std::shared_ptr<const Topology> topo_ MC_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<RedisClient>> nodes_ MC_GUARDED_BY(mu_);  // "host:port"
   std::size_t next_node_ MC_GUARDED_BY(mu_) = 0;
+  bool gave_first_seed_ MC_GUARDED_BY(mu_) = false;
   bool refresh_wanted_ MC_GUARDED_BY(mu_) = true;
   bool stopping_ MC_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopped_{false};

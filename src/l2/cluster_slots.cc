@@ -149,8 +149,7 @@ SlotMap parse_cluster_slots(const Reply& reply, const std::string& seed_host) {
     if (range.type != Reply::kind::array || range.elements.size() < 3 ||
         range.elements[0].type != Reply::kind::integer ||
         range.elements[1].type != Reply::kind::integer ||
-        range.elements[2].type != Reply::kind::array ||
-        range.elements[2].elements.size() < 2 ||
+        range.elements[2].type != Reply::kind::array || range.elements[2].elements.size() < 2 ||
         range.elements[2].elements[0].type != Reply::kind::string ||
         range.elements[2].elements[1].type != Reply::kind::integer) {
       throw std::runtime_error("CLUSTER SLOTS: unexpected range shape");
@@ -165,8 +164,8 @@ SlotMap parse_cluster_slots(const Reply& reply, const std::string& seed_host) {
     if (node.host.empty()) node.host = seed_host;
     node.port = static_cast<int>(range.elements[2].elements[1].integer);
     std::size_t index = 0;
-    while (index < map.primaries.size() && (map.primaries[index].host != node.host ||
-                                            map.primaries[index].port != node.port)) {
+    while (index < map.primaries.size() &&
+           (map.primaries[index].host != node.host || map.primaries[index].port != node.port)) {
       ++index;
     }
     if (index == map.primaries.size()) map.primaries.push_back(node);

@@ -40,6 +40,8 @@ class CommandClient {
   virtual bool connected() const = 0;
   virtual bool wait_connected(std::chrono::milliseconds limit) const = 0;
   virtual std::uint64_t reconnects() const = 0;
+  // Redis Cluster MOVED/ASK replies followed (0 elsewhere).
+  virtual std::uint64_t redirects() const { return 0; }
   // The loop the subscriber shares.
   virtual EventLoop& loop() = 0;
   // Fails what is queued, closes every connection, joins threads. Idempotent.

@@ -89,8 +89,8 @@ std::vector<ReadResult> RedisStore::read_many(const std::vector<std::string_view
   for (auto key : keys) append_read(key, with_negative, &cmds);
   std::vector<Reply> replies;
   std::vector<ReadResult> out(keys.size());
-  const Status st =
-      run(std::move(cmds), &replies, keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
+  const Status st = run(std::move(cmds), &replies,
+                        keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
   std::size_t at = 0;
   for (auto& r : out) {
     if (!st.ok) {

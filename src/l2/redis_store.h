@@ -97,7 +97,6 @@ class RedisStore {
   // key_prefix + infix + key, behind the slot tag of full_key(key) when co-locating.
   std::string side_key(std::string_view infix, std::string_view key) const;
 
-
  private:
   Status run(std::vector<std::string> commands, std::vector<Reply>* replies,
              std::size_t affinity) const;

@@ -74,7 +74,8 @@ void parse_host_port(std::string_view hostport, int default_port, std::string_vi
     }
   }
   if (ep->host.empty()) fail("missing host", url);
-  if (ep->host.find_first_of(" \t\r\n/?#@") != std::string::npos) fail("bad character in host", url);
+  if (ep->host.find_first_of(" \t\r\n/?#@") != std::string::npos)
+    fail("bad character in host", url);
   if (!port.empty()) ep->port = parse_int(port, 1, 65535, "port", url);
 }
 
@@ -176,7 +177,8 @@ ServerSpec parse_server_url(std::string_view url) {
            url);
     }
   }
-  if (cluster && !path.empty()) fail("redis-cluster:// has no database path (cluster uses db 0)", url);
+  if (cluster && !path.empty())
+    fail("redis-cluster:// has no database path (cluster uses db 0)", url);
   if (sentinel) {
     if (path.empty()) fail("redis-sentinel:// needs the master name: .../mymaster", url);
     spec.master_name = percent_decode(path, url);

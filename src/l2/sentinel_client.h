@@ -77,7 +77,7 @@ class SentinelClient final : public CommandClient {
   std::optional<Endpoint> primary_ MC_GUARDED_BY(mu_);
   bool stopping_ MC_GUARDED_BY(mu_) = false;
   bool resolve_now_ MC_GUARDED_BY(mu_) = false;
-  std::size_t next_sentinel_ = 0;     // resolver thread (and the constructor before it)
+  std::size_t next_sentinel_ = 0;  // resolver thread (and the constructor before it)
   std::function<void()> on_switch_ MC_GUARDED_BY(mu_);
   std::atomic<std::int64_t> last_reset_ms_{0};
   std::atomic<std::uint64_t> switches_{0};

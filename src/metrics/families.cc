@@ -106,6 +106,8 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
       .sample(d(s.invalidations_malformed), {{"event", "malformed"}});
   b.family("pubsub_reconnects_total", "Times the subscriber connection came back.", counter)
       .sample(d(s.subscriber_reconnects));
+  b.family("redis_redirects_total", "Redis Cluster MOVED/ASK redirects followed.", counter)
+      .sample(d(s.redis_redirects));
   b.family("l1_clears_total", "Times L1 was cleared whole (after each subscribe).", counter)
       .sample(d(s.l1_clears));
   b.family("breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", gauge)

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -17,20 +19,32 @@ namespace multicache::test {
 
 namespace {
 
-int free_port() {
+// Binds port (0: any) on loopback; returns the port bound, or 0.
+int try_bind(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    throw std::runtime_error("bind to a free port failed");
+    return 0;
   }
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+// A free port; with_bus: one below 55536 whose port + 10000 is free too.
+int free_port(bool with_bus) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = try_bind(0);
+    if (port == 0) break;
+    if (!with_bus) return port;
+    if (port < 55536 && try_bind(port + 10000) != 0) return port;
+  }
+  throw std::runtime_error("bind to a free port failed");
 }
 
 std::string redis_server_binary() {
@@ -66,7 +80,7 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
   if (options_.unix_socket) socket_path_ = dir_ + "/redis.sock";
   // A port can be taken between probing and binding: try a few.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = free_port();
+    port_ = free_port(options_.cluster);
     start();
     if (wait_ready(std::chrono::seconds(5))) return;
     kill();
@@ -113,6 +127,31 @@ void RedisServer::start() {
   if (!socket_path_.empty()) {
     args.push_back("--unixsocket");
     args.push_back(socket_path_);
+  }
+  if (options_.cluster) {
+    for (std::string a : {"--cluster-enabled", "yes", "--cluster-config-file"}) args.push_back(a);
+    args.push_back(dir_ + "/nodes.conf");
+    args.push_back("--cluster-node-timeout");
+    args.push_back(std::to_string(options_.cluster_node_timeout_ms));
+  }
+  if (options_.sentinel) {
+    const std::string conf = dir_ + "/sentinel.conf";
+    if (!std::filesystem::exists(conf)) {  // a restart keeps what the sentinel learnt
+      std::ofstream(conf) << options_.sentinel_config;
+    }
+    args = {redis_server_binary(),
+            conf,
+            "--sentinel",
+            "--port",
+            std::to_string(port_),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            dir_,
+            "--loglevel",
+            "warning",
+            "--logfile",
+            dir_ + "/redis.log"};
   }
   for (const auto& a : options_.extra_args) args.push_back(a);
   std::vector<char*> argv;

@@ -26,6 +26,14 @@ struct RedisServerOptions {
   std::string password{};    // --requirepass
   bool unix_socket = false;  // also listen on a unix socket
   std::vector<std::string> extra_args{};
+  // Cluster mode (--cluster-enabled, nodes.conf in its directory); the port
+  // is picked so that the cluster bus port (port + 10000) is free too.
+  bool cluster = false;
+  int cluster_node_timeout_ms = 1000;
+  // Sentinel mode: this text is written to sentinel.conf (sentinel needs a
+  // writable config file) and the server runs with --sentinel.
+  bool sentinel = false;
+  std::string sentinel_config{};
 };
 
 class RedisServer {
@@ -36,6 +44,7 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
   const std::string& socket_path() const { return socket_path_; }
   // redis://[:password@]127.0.0.1:port[/db]
   std::string url(int db = 0) const;

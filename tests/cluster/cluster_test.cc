@@ -1,0 +1,275 @@
+// The cache on a real 3-primary Redis Cluster: routing, invalidation across
+// nodes, resharding and a primary failover under load.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "cluster/load.h"
+#include "l2/cluster_slots.h"
+#include "support/redis_cluster.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+Options cluster_options(const std::string& url, const std::string& prefix) {
+  Options o;
+  o.redis_url = url;
+  o.key_prefix = prefix;
+  o.pubsub_channel = prefix + "sync";
+  o.command_timeout = 2s;  // loaded sanitizer builds: timeouts are not what is tested here
+  o.log = [](log_level, std::string_view) {};
+  return o;
+}
+
+std::vector<std::string> make_keys(int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) keys.push_back("key:" + std::to_string(i));
+  return keys;
+}
+
+// Which node of `cluster` holds each key now (by the cluster's own answer).
+class Owners {
+ public:
+  Owners(RedisCluster& cluster, std::string prefix)
+      : cluster_(cluster), prefix_(std::move(prefix)) {}
+  std::size_t of(const std::string& key) {
+    return static_cast<std::size_t>(cluster_.owner_of(l2::slot_of(prefix_ + key)));
+  }
+  l2::Reply cmd(std::size_t node, const std::vector<std::string>& args) {
+    auto& cli = clis_[node];
+    if (!cli) cli = std::make_unique<RedisCli>(cluster_.node(node));
+    return cli->cmd(args);
+  }
+
+ private:
+  RedisCluster& cluster_;
+  std::string prefix_;
+  std::map<std::size_t, std::unique_ptr<RedisCli>> clis_;
+};
+
+TEST(Cluster, EveryKeyLivesOnItsSlotsPrimary) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Cache cache(cluster_options(cluster.url(), prefix));
+  ASSERT_TRUE(cache.redis_connected());
+  const auto keys = make_keys(3000);
+  for (const auto& k : keys) {
+    ASSERT_EQ(cache.get_or_load<std::string>(k, 60s, [&] { return value_of(k); }), value_of(k));
+  }
+  EXPECT_EQ(cache.stats().loads, keys.size());
+
+  Owners owners(cluster, prefix);
+  std::vector<std::size_t> per_node(3, 0);
+  for (const auto& k : keys) {
+    const std::size_t node = owners.of(k);
+    ASSERT_LT(node, 3u);
+    ASSERT_TRUE(eventually([&] {
+      return owners.cmd(node, {"EXISTS", prefix + k}).integer == 1;
+    })) << k;
+    ++per_node[node];
+  }
+  for (std::size_t n = 0; n < 3; ++n) EXPECT_GT(per_node[n], 800u) << "node " << n;
+
+  // A second instance reads all of them from the cluster, loader untouched.
+  Cache other(cluster_options(cluster.url({2}), prefix));
+  for (const auto& k : keys) {
+    ASSERT_EQ(other.get_or_load<std::string>(
+                  k, 60s, []() -> std::string { throw std::logic_error("must not load"); }),
+              value_of(k));
+  }
+  EXPECT_EQ(other.stats().l2_hits, keys.size());
+
+  // Batches split by slot and come back in order.
+  std::vector<std::string> batch(keys.begin(), keys.begin() + 500);
+  batch.push_back("missing:1");
+  auto many = other.get_or_load_many<std::string>(batch, 60s, [](std::span<const std::string> ks) {
+    std::unordered_map<std::string, std::string> out;
+    for (const auto& k : ks) out[k] = "loaded-" + k;
+    return out;
+  });
+  ASSERT_EQ(many.size(), batch.size());
+  for (std::size_t i = 0; i < 500; ++i) EXPECT_EQ(many[batch[i]], value_of(batch[i]));
+  EXPECT_EQ(many["missing:1"], "loaded-missing:1");
+
+  // remove() deletes on the right node.
+  for (int i = 0; i < 100; ++i) other.remove(keys[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 100; ++i) {
+    const auto& k = keys[static_cast<std::size_t>(i)];
+    EXPECT_EQ(owners.cmd(owners.of(k), {"EXISTS", prefix + k}).integer, 0) << k;
+  }
+  EXPECT_EQ(cache.stats().redis_errors, 0u);
+  EXPECT_EQ(other.stats().redis_errors, 0u);
+}
+
+TEST(Cluster, NotFoundMarkerSharesTheKeysSlot) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Cache cache(cluster_options(cluster.url(), prefix));
+  int loads = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      const auto v =
+          cache.get_or_load<std::optional<std::string>>("absent:" + std::to_string(i), 60s, [&] {
+            ++loads;
+            return std::optional<std::string>();
+          });
+      EXPECT_FALSE(v.has_value());
+    }
+  }
+  EXPECT_EQ(loads, 50);
+  Owners owners(cluster, prefix);
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = "absent:" + std::to_string(i);
+    const int slot = l2::slot_of(prefix + key);
+    const std::string marker = "{" + l2::slot_tag(slot) + "}" + prefix + "\x01neg\x01" + key;
+    EXPECT_EQ(l2::slot_of(marker), slot);
+    ASSERT_TRUE(eventually([&] {
+      return owners.cmd(owners.of(key), {"EXISTS", marker}).integer == 1;
+    })) << key;
+  }
+  // A second instance sees the markers: no loads.
+  Cache other(cluster_options(cluster.url(), prefix));
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_FALSE(other
+                     .get_or_load<std::optional<std::string>>(
+                         "absent:" + std::to_string(i), 60s,
+                         []() -> std::optional<std::string> { throw std::logic_error("no"); })
+                     .has_value());
+  }
+  EXPECT_EQ(other.stats().negative_hits, 50u);
+  EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
+}
+
+TEST(Cluster, InvalidationCrossesNodes) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Cache a(cluster_options(cluster.url({0}), prefix));
+  Cache b(cluster_options(cluster.url({2}), prefix));
+  ASSERT_TRUE(a.redis_connected());
+  ASSERT_TRUE(b.redis_connected());
+  // Each subscriber is attached to its own first seed: different nodes.
+  const std::string channel = prefix + "sync";
+  auto subscribers = [&](std::size_t node) {
+    return cluster.cmd(node, {"PUBSUB", "NUMSUB", channel}).elements.at(1).integer;
+  };
+  EXPECT_EQ(subscribers(0), 1);
+  EXPECT_EQ(subscribers(1), 0);
+  EXPECT_EQ(subscribers(2), 1);
+
+  for (int i = 0; i < 30; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    a.get_or_load<std::string>(k, 60s, [] { return std::string("old"); });
+    b.get_or_load<std::string>(k, 60s, [] { return std::string("old"); });
+  }
+  for (int i = 0; i < 30; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(b.get<std::string>(k), "old");
+    a.set<std::string>(k, "new", 60s);
+    EXPECT_TRUE(eventually([&] { return b.get<std::string>(k) == "new"; })) << k;
+    b.remove(k);
+    EXPECT_TRUE(eventually([&] { return !a.get<std::string>(k).has_value(); })) << k;
+  }
+  EXPECT_GE(b.stats().invalidations_received, 30u);
+  EXPECT_GE(a.stats().invalidations_received, 30u);
+}
+
+TEST(Cluster, ReshardingUnderLoadIsInvisibleToCallers) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Cache cache(cluster_options(cluster.url(), prefix));
+  Cache other(cluster_options(cluster.url({1}), prefix));
+  const auto keys = make_keys(2000);
+  // The slots of node 0 that hold our keys: those are moved to node 1.
+  std::vector<int> slots;
+  for (const auto& k : keys) {
+    const int s = l2::slot_of(prefix + k);
+    if (s < l2::k_slot_count / 3 && std::find(slots.begin(), slots.end(), s) == slots.end()) {
+      slots.push_back(s);
+    }
+  }
+  ASSERT_GT(slots.size(), 100u);
+  slots.resize(100);
+  for (const auto& k : keys) cache.set<std::string>(k, value_of(k), 60s);
+  {
+    Load load(cache, keys);
+    Load load2(other, keys, 2);
+    for (const int s : slots) {
+      cluster.move_slot(s, 1, [] { std::this_thread::sleep_for(5ms); });
+    }
+    std::this_thread::sleep_for(300ms);
+    load.stop();
+    load2.stop();
+    EXPECT_GT(load.ops(), 1000u);
+    EXPECT_EQ(load.read_exceptions() + load2.read_exceptions(), 0u);
+    EXPECT_EQ(load.write_errors() + load2.write_errors(), 0u);
+    EXPECT_EQ(load.wrong_values() + load2.wrong_values(), 0u);
+  }
+  for (const int s : slots) ASSERT_EQ(cluster.owner_of(s), 1);
+  const Stats st = cache.stats();
+  EXPECT_EQ(st.redis_errors, 0u);
+  EXPECT_GT(st.redis_redirects + other.stats().redis_redirects, 0u);
+  // Writes to moved keys land on their new node.
+  Owners owners(cluster, prefix);
+  int moved_keys = 0;
+  for (const auto& k : keys) {
+    const int s = l2::slot_of(prefix + k);
+    if (std::find(slots.begin(), slots.end(), s) == slots.end()) continue;
+    cache.set<std::string>(k, "after", 60s);
+    EXPECT_TRUE(owners.cmd(1, {"GET", prefix + k}).str.ends_with("after")) << k;  // enveloped
+    ++moved_keys;
+  }
+  EXPECT_GT(moved_keys, 0);
+}
+
+TEST(Cluster, PrimaryFailoverRecovers) {
+  RedisCluster cluster({.primaries = 3, .replicas = 1});
+  const std::string prefix = unique_prefix();
+  // a's subscriber is on node 1, the primary that dies.
+  Cache a(cluster_options(cluster.url({1, 0}), prefix));
+  Cache b(cluster_options(cluster.url({2}), prefix));
+  const auto keys = make_keys(1000);
+  {
+    Load load(a, keys);
+    std::this_thread::sleep_for(300ms);
+    cluster.node(1).kill();
+    ASSERT_TRUE(cluster.wait_healthy(30s)) << "the replica was not promoted";
+    std::this_thread::sleep_for(1s);
+    const std::uint64_t before = load.ops();
+    std::this_thread::sleep_for(500ms);
+    load.stop();
+    EXPECT_GT(load.ops(), before);
+    EXPECT_EQ(load.read_exceptions(), 0u);
+    EXPECT_EQ(load.wrong_values(), 0u);
+  }
+  // Writes to node 1's former slots land on the promoted replica (node 4).
+  Owners owners(cluster, prefix);
+  int checked = 0;
+  for (const auto& k : keys) {
+    const int s = l2::slot_of(prefix + k);
+    if (s < l2::k_slot_count / 3 || s >= 2 * l2::k_slot_count / 3) continue;
+    ASSERT_EQ(owners.of(k), 4u);
+    ASSERT_TRUE(eventually([&] {
+      try {
+        a.set<std::string>(k, "after", 60s);
+        return owners.cmd(4, {"GET", prefix + k}).str.ends_with("after");  // enveloped
+      } catch (const RedisError&) {
+        return false;
+      }
+    })) << k;
+    if (++checked == 50) break;
+  }
+  EXPECT_EQ(checked, 50);
+  // a's subscriber moved to a live node: b's writes reach it.
+  ASSERT_TRUE(eventually([&] { return a.redis_connected(); }, 10s));
+  for (int i = 0; i < 20; ++i) {
+    const std::string k = "sub" + std::to_string(i);
+    a.get_or_load<std::string>(k, 60s, [] { return std::string("old"); });
+    b.set<std::string>(k, "new", 60s);
+    EXPECT_TRUE(eventually([&] { return a.get<std::string>(k) == "new"; })) << k;
+  }
+}
+
+}  // namespace
+}  // namespace multicache::test

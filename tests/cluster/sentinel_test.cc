@@ -1,0 +1,93 @@
+// The cache behind Redis Sentinel: a forced failover under load.
+#include <gtest/gtest.h>
+
+#include "cluster/load.h"
+#include "support/redis_cluster.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Sentinel, FailoverUnderLoad) {
+  RedisSentinelSet set;
+  ASSERT_EQ(set.primary_index(), 0);
+  const std::string prefix = unique_prefix();
+  Options o;
+  o.redis_url = set.url();
+  o.key_prefix = prefix;
+  o.pubsub_channel = prefix + "sync";
+  o.command_timeout = 1s;
+  o.log = [](log_level, std::string_view) {};
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  cache.set<std::string>("before", "x", 60s);
+  {
+    RedisCli primary(set.server(0));
+    std::string v;
+    ASSERT_TRUE(primary.get(prefix + "before", &v));
+  }
+  std::vector<std::string> keys;
+  for (int i = 0; i < 500; ++i) keys.push_back("key:" + std::to_string(i));
+  {
+    Load load(cache, keys);
+    std::this_thread::sleep_for(300ms);
+    ASSERT_TRUE(set.failover(30s));
+    std::this_thread::sleep_for(1s);
+    load.stop();
+    EXPECT_EQ(load.read_exceptions(), 0u);
+    EXPECT_EQ(load.wrong_values(), 0u);
+  }
+  ASSERT_EQ(set.primary_index(), 1);
+  // Writes resume on the new primary.
+  RedisCli new_primary(set.server(1));
+  ASSERT_TRUE(eventually(
+      [&] {
+        try {
+          cache.set<std::string>("after", "y", 60s);
+        } catch (const RedisError&) {
+          return false;
+        }
+        std::string v;
+        return new_primary.get(prefix + "after", &v) && v.ends_with("y");  // enveloped
+      },
+      20s));
+  // And loads are stored there too.
+  cache.get_or_load<std::string>("loaded-after", 60s, [] { return std::string("z"); });
+  EXPECT_TRUE(eventually([&] {
+    std::string v;
+    return new_primary.get(prefix + "loaded-after", &v);
+  }));
+  EXPECT_TRUE(eventually([&] { return cache.redis_connected(); }, 10s));
+}
+
+TEST(Sentinel, InvalidationFollowsThePrimary) {
+  RedisSentinelSet set;
+  const std::string prefix = unique_prefix();
+  Options o;
+  o.redis_url = set.url();
+  o.key_prefix = prefix;
+  o.pubsub_channel = prefix + "sync";
+  o.command_timeout = 1s;
+  o.log = [](log_level, std::string_view) {};
+  Cache a(o);
+  Cache b(o);
+  ASSERT_TRUE(set.failover(30s));
+  ASSERT_TRUE(eventually([&] { return a.redis_connected() && b.redis_connected(); }, 20s));
+  for (int i = 0; i < 20; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    a.get_or_load<std::string>(k, 60s, [] { return std::string("old"); });
+    ASSERT_TRUE(eventually([&] {
+      try {
+        b.set<std::string>(k, "new", 60s);
+        return true;
+      } catch (const RedisError&) {
+        return false;
+      }
+    }));
+    EXPECT_TRUE(eventually([&] { return a.get<std::string>(k) == "new"; })) << k;
+  }
+}
+
+}  // namespace
+}  // namespace multicache::test
