@@ -76,3 +76,21 @@ print(f"| one `get_or_load_many` | {batch['real_time']:.0f} µs | 1 | {single['r
 PY
 echo
 build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"
+build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_format=json \
+  >"$out/cluster.json" 2>/dev/null
+python3 - "$out/cluster.json" <<'PY'
+import json, sys
+rate = {}
+for x in json.load(open(sys.argv[1]))["benchmarks"]:
+    parts = x["name"].split("/")
+    rate[(parts[0], parts[1], x["threads"])] = x["items_per_second"] / 1e3
+print()
+print("One redis-server vs a 3-primary Redis Cluster on this machine (L2-bound traffic, kops/s):")
+print()
+print("| operation | threads | one server | 3-primary cluster | cluster / one |")
+print("|---|---|---|---|---|")
+for op, label in (("BM_l2_read", "L2 read (`get`, L1 of 1 item)"), ("BM_write", "`set` (SET PXAT + PUBLISH)")):
+    for t in (1, 16):
+        one, cl = rate[(op, "0", t)], rate[(op, "1", t)]
+        print(f"| {label} | {t} | {one:.1f} | {cl:.1f} | {cl / one:.2f}× |")
+PY
