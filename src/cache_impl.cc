@@ -75,7 +75,8 @@ Cache::Impl::Impl(Options options)
     case l2::ServerSpec::kind::single:
       cs.endpoint = spec.nodes.front();
       sub.endpoint = cs.endpoint;
-      client_ = std::make_unique<l2::RedisClient>(l2::ClientSettings{cs, opts_.pool_size});
+      client_ = std::make_unique<l2::RedisClient>(
+          l2::ClientSettings{cs, opts_.pool_size, /*direct_size=*/opts_.pool_size});
       break;
     case l2::ServerSpec::kind::cluster: {
       auto cluster = std::make_unique<l2::ClusterClient>(

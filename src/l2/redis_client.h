@@ -25,6 +25,7 @@
 
 #include "l2/command_client.h"
 #include "l2/connection.h"
+#include "l2/direct_pool.h"
 #include "l2/event_loop.h"
 #include "l2/reply.h"
 
@@ -33,6 +34,9 @@ namespace multicache::l2 {
 struct ClientSettings {
   ConnectionSettings connection;
   int pool_size = 2;
+  // Blocking connections for reads from the caller's thread (DirectPool);
+  // 0: every pipeline goes through the loop.
+  int direct_size = 0;
 };
 
 class RedisClient final : public CommandClient {
@@ -75,11 +79,13 @@ class RedisClient final : public CommandClient {
   void dispatch(const std::shared_ptr<Batch>& batch);  // loop thread
 
   ClientSettings settings_;
+  std::unique_ptr<DirectPool> direct_;   // null when direct_size is 0
   std::unique_ptr<EventLoop> own_loop_;  // null with a shared loop
   EventLoop* loop_;
   std::vector<std::unique_ptr<Connection>> conns_;  // created, used, destroyed on the loop
   std::size_t next_conn_ = 0;                       // loop thread
   std::atomic<int> ready_count_{0};
+  std::atomic<int> waiting_{0};        // callers blocked in execute() on the loop
   std::atomic<int> attempts_done_{0};  // connections that connected or failed once
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<bool> stopped_{false};

@@ -35,6 +35,8 @@ class MC_CAPABILITY("shared_mutex") SharedMutex {
 class MC_SCOPED_CAPABILITY MutexLock {
  public:
   explicit MutexLock(Mutex& mu) MC_ACQUIRE(mu) : mu_(mu) { mu_.lock(); }
+  // Takes over a lock already held (after try_lock).
+  MutexLock(Mutex& mu, std::adopt_lock_t) MC_REQUIRES(mu) : mu_(mu) {}
   ~MutexLock() MC_RELEASE() { mu_.unlock(); }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
