@@ -130,7 +130,7 @@ std::shared_ptr<RedisClient> ClusterClient::node_client(const Endpoint& ep) {
   if (stopping_) return nullptr;
   auto& client = nodes_[node_name(ep)];
   if (!client) {
-    ClientSettings cs{settings_.connection, settings_.pool_size};
+    ClientSettings cs{settings_.connection, settings_.pool_size, settings_.pool_size};
     cs.connection.endpoint = with_credentials(ep);
     cs.connection.resolve = nullptr;
     cs.connection.name = "node " + node_name(ep) + " command";
@@ -197,6 +197,32 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
   if (stopped_.load(std::memory_order_acquire)) {
     result.error = "client stopped";
     return result;
+  }
+  // A read about one node: straight to its client (which may use a direct
+  // connection); a redirect sends it down the general path below.
+  if (DirectPool::read_only(commands)) {
+    if (auto topo = topology()) {
+      int owner = -1;
+      for (const auto& c : commands) {
+        const int slot = slot_of_command(c);
+        const int o = slot < 0 ? -1 : topo->map.owner[static_cast<std::size_t>(slot)];
+        if (o < 0 || (owner >= 0 && o != owner)) {
+          owner = -1;
+          break;
+        }
+        owner = o;
+      }
+      if (owner >= 0 && topo->clients[static_cast<std::size_t>(owner)] != nullptr) {
+        Result r = topo->clients[static_cast<std::size_t>(owner)]->execute(commands, affinity);
+        if (!r.ok) request_refresh();
+        const bool redirected = std::any_of(r.replies.begin(), r.replies.end(), [](const Reply& x) {
+          Redirect ignored;
+          return x.is_error() && parse_redirect(x.str, &ignored);
+        });
+        if (!redirected) return r;
+        redirects_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
   }
   const auto deadline = std::chrono::steady_clock::now() + settings_.connection.command_timeout;
   auto op = std::make_shared<Op>(std::move(commands), affinity, nullptr);
