@@ -82,7 +82,7 @@ class ShardPolicy {
   Eviction victim(std::int64_t now_ns, const Entry* keep) {
     if (sketch_ == nullptr) return {clock_victim(now_ns, keep), false};
     Entry* candidate = window_over_share() ? window_candidate(now_ns, keep) : nullptr;
-    Entry* main = main_victim(now_ns);
+    Entry* main = main_victim(now_ns, keep);
     if (candidate == nullptr) return {main != nullptr ? main : window_candidate(now_ns, keep)};
     if (main == nullptr || candidate->expires_at_ns <= now_ns) return {candidate};
     if (main->expires_at_ns <= now_ns ||
@@ -150,14 +150,21 @@ class ShardPolicy {
     return e == keep ? e->next : e;
   }
 
-  // Probation's first expired or unreferenced entry; referenced ones move to
-  // protected on the way. Takes from protected when probation runs dry.
-  Entry* main_victim(std::int64_t now_ns) {
+  // Probation's first expired or unreferenced entry other than keep (a
+  // replaced value keeps its segment); referenced ones move to protected on
+  // the way. Takes from protected when probation runs dry.
+  Entry* main_victim(std::int64_t now_ns, const Entry* keep) {
     for (std::size_t steps = 0; steps < sweep_bound(); ++steps) {
       Entry* e = probation_.front();
-      if (e == nullptr) {
-        if (protected_.empty()) return nullptr;
+      if (e == nullptr || (e == keep && probation_.size() == 1)) {
+        if (protected_.empty() || (protected_.size() == 1 && protected_.front() == keep)) {
+          return e == keep ? nullptr : e;
+        }
         demote_one(now_ns);
+        continue;
+      }
+      if (e == keep) {
+        probation_.advance();
         continue;
       }
       if (e->expires_at_ns <= now_ns || !e->referenced.load(std::memory_order_relaxed)) return e;
@@ -165,7 +172,8 @@ class ShardPolicy {
       move(e, segment::protected_);
       if (protected_over_share()) demote_one(now_ns);
     }
-    return probation_.empty() ? protected_.front() : probation_.front();
+    Entry* e = probation_.empty() ? protected_.front() : probation_.front();
+    return e == keep ? nullptr : e;
   }
 
   // Moves protected's first expired or unreferenced entry to probation.

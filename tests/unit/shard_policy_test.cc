@@ -170,5 +170,19 @@ TEST_F(ShardPolicyTest, NeverEvictsKeep) {
   }
 }
 
+TEST_F(ShardPolicyTest, NeverEvictsAReplacedValueKeptInTheMainRegion) {
+  ShardPolicy p(&sketch_);
+  Entry* in_probation = add(p, 1);
+  Entry* in_window = add(p, 2);
+  ASSERT_EQ(ShardPolicy::segment_of(in_probation), segment::probation);
+  EXPECT_EQ(p.victim(k_now, in_probation).entry, in_window);
+  // Likewise when the rest of probation gets promoted on the way.
+  add(p, 3);  // in_window moves on to probation, behind in_probation
+  p.remove(in_probation);
+  p.insert_into(in_probation, segment::probation);  // as L1Cache replaces a value
+  reference(in_window);
+  EXPECT_EQ(p.victim(k_now, in_probation).entry, in_window);  // promoted, then demoted
+}
+
 }  // namespace
 }  // namespace multicache::l1
