@@ -27,14 +27,27 @@ namespace multicache {
 // Severity of a message passed to Options::log.
 enum class log_level { debug, info, warning, error };
 
-// How L1 chooses what to keep (Options::l1_policy).
-//   clock:   CLOCK (second chance) eviction, an LRU approximation whose hits
-//            never take an exclusive lock.
-//   tinylfu: CLOCK eviction behind TinyLFU admission: every lookup is counted
-//            in a frequency sketch, and a fill that would evict is admitted
-//            only if its key is more popular than the victim. Better on skewed
-//            (Zipf) and scan-polluted traffic; each lookup also updates the sketch.
-enum class eviction_policy { clock, tinylfu };
+// How L1 chooses what to keep (Options::l1_policy). Under every policy hits
+// take only a shard's shared lock, and both bounds (l1_max_items,
+// l1_max_memory_mb) hold; each of L1's shards applies the policy to its own
+// entries.
+//   tinylfu: W-TinyLFU, the default. New entries enter a small admission
+//            window (1% of the entries, CLOCK); when it overflows, its
+//            candidate enters the main region only if a frequency sketch
+//            (count-min, counters up to 15, a bloom-filter doorkeeper for
+//            first-time keys, halved periodically) rates it strictly more
+//            popular than the main region's victim — else the candidate is
+//            evicted. The main region is split into probation (20%) and
+//            protected (80%, entries hit while in probation), each a CLOCK.
+//            Best on skewed (Zipf), scanned and looping traffic. Each lookup
+//            also counts the key in the sketch (lock-free); the sketch and
+//            doorkeeper take ~20 bytes per l1_max_items, outside the byte
+//            bound.
+//   clock:   CLOCK (second chance) eviction, an LRU approximation: no
+//            admission, no sketch. A little cheaper per lookup.
+//   lru:     the same as clock (L1 implements LRU as CLOCK, so hits need no
+//            exclusive lock); a name for those who ask for LRU.
+enum class eviction_policy { tinylfu, clock, lru };
 
 struct Options {
   // --- The Go library's options -------------------------------------------
@@ -53,8 +66,8 @@ struct Options {
   // L1 bound on entry count. Must be >= 1. Default 10000.
   std::size_t l1_max_items = 10000;
 
-  // L1 eviction/admission policy (see eviction_policy). Default clock.
-  eviction_policy l1_policy = eviction_policy::clock;
+  // L1 eviction/admission policy (see eviction_policy). Default tinylfu.
+  eviction_policy l1_policy = eviction_policy::tinylfu;
 
   // L1 bound on bytes, in MiB, counting keys, values and per-entry overhead.
   // Must be >= 1. Default 100.

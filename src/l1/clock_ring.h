@@ -5,9 +5,12 @@
 // hand sweeps: an expired entry is taken at once; a referenced entry loses its
 // bit and is passed over; the first unreferenced entry is taken. Readers only
 // set the bit (a relaxed atomic store), so hits never need the exclusive lock.
+// W-TinyLFU (shard_policy.h) keeps one ring per segment and walks it with
+// front()/advance() instead of victim().
 // Not thread-safe: the owning shard's exclusive lock guards every call.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "l1/entry.h"
@@ -16,7 +19,9 @@ namespace multicache::l1 {
 
 class ClockRing {
  public:
+  // Adds e as the newest entry: just behind the hand, the last one examined.
   void insert(Entry* e) {
+    ++size_;
     if (hand_ == nullptr) {
       e->prev = e->next = e;
       hand_ = e;
@@ -30,6 +35,7 @@ class ClockRing {
   }
 
   void remove(Entry* e) {
+    --size_;
     if (e->next == e) {
       hand_ = nullptr;
     } else {
@@ -55,9 +61,17 @@ class ClockRing {
   }
 
   bool empty() const { return hand_ == nullptr; }
+  std::size_t size() const { return size_; }
+  // The entry under the hand (the oldest not yet passed over), or nullptr.
+  Entry* front() const { return hand_; }
+  // Moves the hand one entry on; the passed entry becomes the newest.
+  void advance() {
+    if (hand_ != nullptr) hand_ = hand_->next;
+  }
 
  private:
   Entry* hand_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 }  // namespace multicache::l1

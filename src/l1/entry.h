@@ -27,6 +27,11 @@ struct Entry {
   std::atomic<bool> referenced{false};       // CLOCK bit, set by readers
   std::atomic<bool> refresh_claimed{false};  // first stale reader sets it
 
+  // The W-TinyLFU segment the entry is in (a shard_policy.h segment value;
+  // 0 under CLOCK), next to the atomics where it costs no padding.
+  // Shard's exclusive lock.
+  std::uint8_t segment = 0;
+
   // Policy ring links (shard's exclusive lock).
   Entry* prev = nullptr;
   Entry* next = nullptr;

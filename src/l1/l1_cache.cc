@@ -1,7 +1,8 @@
 // l1/l1_cache.cc — see l1_cache.h for the design.
 //
 // Invariants (each shard, under its exclusive lock):
-//   - every Entry in map is in ring exactly once, and nothing else is;
+//   - every Entry in map is in exactly one of its policy's rings, once, and
+//     nothing else is;
 //   - items_ and bytes_ equal the sums over all shards of entries and charges
 //     (updated inside the same critical section that changes a shard);
 //   - generation only grows.
@@ -29,7 +30,7 @@ L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* count
   if (p == policy::tinylfu) sketch_ = std::make_unique<FrequencySketch>(max_items);
   const std::size_t n = shard_count_for(max_items);
   shards_.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(sketch_.get()));
   mask_ = n - 1;
 }
 
@@ -112,19 +113,11 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
       return insert_result::outdated;
     }
     auto old = s.map.find(KeyRef{req.key, hash});
-    // TinyLFU admission, for fills (not the caller's own writes) of new keys
-    // that would make room by evicting.
-    if (sketch_ && token != nullptr && !bump_generation && old == s.map.end() &&
-        (items_.load(std::memory_order_relaxed) + 1 > max_items_ ||
-         bytes_.load(std::memory_order_relaxed) + charge > max_bytes_)) {
-      const Entry* victim = s.ring.victim(now_ns);
-      if (victim != nullptr && victim->expires_at_ns > now_ns &&
-          sketch_->estimate(hash) <= sketch_->estimate(victim->hash)) {
-        counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
-        return insert_result::rejected;
-      }
+    segment seg = segment::window;  // a new key starts in the window
+    if (old != s.map.end()) {
+      seg = ShardPolicy::segment_of(&old->second);  // a replaced value keeps its place
+      remove_locked(s, &old->second);               // erases the map node too
     }
-    if (old != s.map.end()) remove_locked(s, &old->second);  // erases the map node too
     auto [it, inserted] = s.map.try_emplace(std::string(req.key));
     Entry* raw = &it->second;
     raw->key = &it->first;
@@ -135,19 +128,20 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     raw->stale_at_ns = req.stale_at_ns;
     raw->charge = charge;
     raw->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
-    s.ring.insert(raw);
+    s.policy.insert_into(raw, seg);
     if (bump_generation) s.generation.fetch_add(1, std::memory_order_acq_rel);
     items_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(charge, std::memory_order_relaxed);
     while (over_limits() && evict_one_locked(s, raw, now_ns)) {
     }
+    s.policy.rebalance(now_ns);
   }
   if (over_limits()) enforce_limits(shard_index(hash) + 1, now_ns);
   return insert_result::inserted;
 }
 
 void L1Cache::remove_locked(Shard& s, Entry* e) {
-  s.ring.remove(e);
+  s.policy.remove(e);
   items_.fetch_sub(1, std::memory_order_relaxed);
   bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
   auto it = s.map.find(KeyRef{*e->key, e->hash});
@@ -155,13 +149,10 @@ void L1Cache::remove_locked(Shard& s, Entry* e) {
 }
 
 bool L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) {
-  Entry* v = s.ring.victim(now_ns);
+  const Eviction ev = s.policy.victim(now_ns, keep);
+  Entry* v = ev.entry;
   if (v == nullptr) return false;
-  if (v == keep) {
-    // The hand sits on the entry just inserted; take its neighbour unless it is alone.
-    if (v->next == v) return false;
-    v = v->next;
-  }
+  if (ev.not_admitted) counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
   if (v->expires_at_ns <= now_ns) {
     counters_->evictions_expired.fetch_add(1, std::memory_order_relaxed);
   } else if (items_.load(std::memory_order_relaxed) > max_items_) {
@@ -219,8 +210,7 @@ void L1Cache::clear() {
     Shard& s = *sp;
     util::WriterLock lock(s.mu);
     s.generation.fetch_add(1, std::memory_order_acq_rel);
-    while (!s.ring.empty()) {
-      Entry* e = s.ring.victim(INT64_MAX);  // everything counts as expired: no bit games
+    while (Entry* e = s.policy.any()) {
       counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
       remove_locked(s, e);
     }

@@ -1,11 +1,13 @@
 // l1/l1_cache.h — the in-process cache: sharded, bounded by items and bytes.
 //
 // Keys hash to one of a power-of-two number of shards. Each shard has a
-// shared mutex guarding its map and its CLOCK ring: hits take the shared lock,
-// copy the value out and set the entry's reference bit; inserts and erases take
-// the exclusive lock. Item and byte totals are global atomics; an insert evicts
-// from its own shard, then from the others, until both bounds hold again, so
-// once concurrent inserts finish, both bounds hold exactly.
+// shared mutex guarding its map and its eviction policy (shard_policy.h: one
+// CLOCK ring, or W-TinyLFU's window/probation/protected rings): hits take the
+// shared lock, copy the value out and set the entry's reference bit (plus, with
+// W-TinyLFU, count the key in a lock-free frequency sketch); inserts and
+// erases take the exclusive lock, and segment moves happen there. Item and byte totals are global
+// atomics; an insert evicts from its own shard, then from the others, until both bounds hold again,
+// so once concurrent inserts finish, both bounds hold exactly.
 //
 // Fill race protection: every shard has a generation, bumped by erase() and
 // clear(). A filler takes fill_token() before it starts reading L2 or the
@@ -24,9 +26,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "l1/clock_ring.h"
 #include "l1/entry.h"
 #include "l1/frequency_sketch.h"
+#include "l1/shard_policy.h"
 #include "util/hash.h"
 #include "util/mutex.h"
 
@@ -39,15 +41,19 @@ struct L1Counters {
   std::atomic<std::uint64_t> evictions_expired{0};
   std::atomic<std::uint64_t> evictions_invalidated{0};
   std::atomic<std::uint64_t> rejected_too_large{0};
-  std::atomic<std::uint64_t> rejected_admission{0};  // tinylfu: newcomer less popular
+  // tinylfu: window candidates evicted because they were less popular than
+  // probation's victim (each also counts in evictions_size or _bytes).
+  std::atomic<std::uint64_t> rejected_admission{0};
 };
 
 enum class lookup_result { miss, hit, stale };  // stale: first stale reader; must refresh
 
-// rejected: TinyLFU admission judged the newcomer less popular than the
-// entry it would have evicted.
+// rejected: not returned today (W-TinyLFU admits every fill to its window and
+// applies admission when the window overflows); kept for callers' switches.
 enum class insert_result { inserted, outdated, too_large, expired, rejected };
 
+// clock: CLOCK eviction. tinylfu: W-TinyLFU (see shard_policy.h), every
+// lookup counted in a FrequencySketch with a doorkeeper.
 enum class policy { clock, tinylfu };
 
 struct FillToken {
@@ -66,9 +72,8 @@ struct InsertRequest {
 
 class L1Cache {
  public:
-  // policy::tinylfu adds TinyLFU admission in front of CLOCK eviction: every
-  // lookup counts in a frequency sketch, and a fill that would evict is
-  // admitted only if its key is more popular than the victim's.
+  // policy::tinylfu: W-TinyLFU per shard (see shard_policy.h); the frequency
+  // sketch is shared by all shards.
   L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters,
           policy p = policy::clock);
   ~L1Cache();
@@ -138,9 +143,10 @@ class L1Cache {
     bool operator()(const std::string& a, const KeyRef& b) const noexcept { return a == b.key; }
   };
   struct Shard {
+    explicit Shard(const FrequencySketch* sketch) : policy(sketch) {}
     mutable util::SharedMutex mu;
     std::unordered_map<std::string, Entry, KeyHash, KeyEq> map MC_GUARDED_BY(mu);
-    ClockRing ring MC_GUARDED_BY(mu);
+    ShardPolicy policy MC_GUARDED_BY(mu);
     std::atomic<std::uint64_t> generation{0};  // written under mu, read without
   };
 
@@ -162,7 +168,7 @@ class L1Cache {
   const std::size_t max_items_;
   const std::size_t max_bytes_;
   L1Counters* const counters_;
-  std::unique_ptr<FrequencySketch> sketch_;  // tinylfu only
+  std::unique_ptr<FrequencySketch> sketch_;  // tinylfu only; thread-safe itself
   std::vector<std::unique_ptr<Shard>> shards_;
   std::uint64_t mask_ = 0;  // see shard_index()
   std::atomic<std::size_t> items_{0};

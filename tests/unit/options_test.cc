@@ -74,6 +74,7 @@ TEST(Options, DocumentedDefaults) {
   const Options o;
   EXPECT_EQ(o.redis_url, "");
   EXPECT_EQ(o.l1_max_items, 10000u);
+  EXPECT_EQ(o.l1_policy, eviction_policy::tinylfu);
   EXPECT_EQ(o.l1_max_memory_mb, 100u);
   EXPECT_EQ(o.key_prefix, "cache:");
   EXPECT_EQ(o.pubsub_channel, "multicache:sync");
