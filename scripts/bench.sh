@@ -76,16 +76,35 @@ print(f"| one `get_or_load_many` | {batch['real_time']:.0f} µs | 1 | {single['r
 PY
 echo
 build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"
-build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_format=json \
-  >"$out/cluster.json" 2>/dev/null
+build-bench/bench/l2_bench --benchmark_min_time="$min_time" --benchmark_repetitions=5 \
+  --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/l2.json" 2>/dev/null
+python3 - "$out/l2.json" <<'PY'
+import json, sys
+m = {}
+for x in json.load(open(sys.argv[1]))["benchmarks"]:
+    if x.get("aggregate_name") != "median": continue
+    m[(x["run_name"].split("/")[0], x["threads"])] = x
+raw, hit1 = m[("BM_raw_hiredis_get", 1)], m[("BM_multicache_l2_hit", 1)]
+pool, hit16 = m[("BM_blocking_pool_2", 16)], m[("BM_multicache_l2_hit", 16)]
+print()
+print("L2 hit (L1 miss, Redis hit: GET + PTTL), 200-byte values, medians of 5 interleaved repetitions:")
+print()
+print("| what | multicache | baseline | ratio |")
+print("|---|---|---|---|")
+print(f"| 1 thread, latency | {hit1['real_time']:.1f} µs | raw blocking hiredis GET: {raw['real_time']:.1f} µs | {hit1['real_time'] / raw['real_time']:.2f}× the latency |")
+print(f"| 16 threads, throughput | {hit16['items_per_second'] / 1e3:.1f} kops/s (pool_size 2) | blocking pool of 2 connections: {pool['items_per_second'] / 1e3:.1f} kops/s | {hit16['items_per_second'] / pool['items_per_second']:.2f}× the throughput |")
+PY
+build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_repetitions=3 \
+  --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/cluster.json" 2>/dev/null
 python3 - "$out/cluster.json" <<'PY'
 import json, sys
 rate = {}
 for x in json.load(open(sys.argv[1]))["benchmarks"]:
-    parts = x["name"].split("/")
+    if x.get("aggregate_name") != "median": continue
+    parts = x["run_name"].split("/")
     rate[(parts[0], parts[1], x["threads"])] = x["items_per_second"] / 1e3
 print()
-print("One redis-server vs a 3-primary Redis Cluster on this machine (L2-bound traffic, kops/s):")
+print("One redis-server vs a 3-primary Redis Cluster on this machine (L2-bound traffic, kops/s, medians of 3):")
 print()
 print("| operation | threads | one server | 3-primary cluster | cluster / one |")
 print("|---|---|---|---|---|")
@@ -94,3 +113,7 @@ for op, label in (("BM_l2_read", "L2 read (`get`, L1 of 1 item)"), ("BM_write", 
         one, cl = rate[(op, "0", t)], rate[(op, "1", t)]
         print(f"| {label} | {t} | {one:.1f} | {cl:.1f} | {cl / one:.2f}× |")
 PY
+echo
+echo "Loader protection: N threads on one cold key (loader sleeps 20 ms), 20 rounds each:"
+echo
+build-bench/bench/stampede_latency "" 20 20

@@ -1,8 +1,8 @@
 // multicache-bench — runs a workload through a Cache against a real Redis.
 //
-//   multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--reads R]
-//                    [--value-size B] [--threads T] [--duration SEC]
-//                    [--loader-us U] [--l1-items N] [--json]
+//   multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--trace FILE]
+//                    [--reads R] [--value-size B] [--threads T] [--duration SEC]
+//                    [--loader-us U] [--l1-items N] [--json] [--simulate]
 //
 // Without --redis it starts a throwaway redis-server on a free loopback port;
 // "--redis none" runs L1-only. Every operation picks a key from a Zipf(S)
@@ -10,6 +10,11 @@
 // the rest set. Prints progress each second, then throughput, latency
 // percentiles (reads served from cache, reads that ran the loader, writes),
 // hit ratio per layer and loader calls; --json prints the same as one object.
+// --trace FILE takes the keys from a trace instead (binary, little-endian
+// u64 key ids, one per request), replayed in order, round and round.
+// --simulate replays the requests against each L1 policy at several sizes
+// (the --trace file, or built-in Zipf, scan and loop traces) and prints hit
+// ratios; no Redis.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -21,6 +26,7 @@
 #include <multicache/multicache.hpp>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "../bench/workload.h"
@@ -43,6 +49,7 @@ struct Config {
   std::size_t l1_items = 10000;
   bool json = false;
   bool simulate = false;
+  std::string trace_file;  // empty: Zipf over keys
 };
 
 // Log-linear latency histogram: 8 buckets per power of two of nanoseconds.
@@ -85,7 +92,8 @@ struct ThreadResult {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "multicache-bench: %s\n"
-               "usage: multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--reads R]\n"
+               "usage: multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--trace FILE]\n"
+               "                        [--reads R]\n"
                "                        [--value-size B] [--threads T] [--duration SEC]\n"
                "                        [--loader-us U] [--l1-items N] [--json] [--simulate]\n",
                why);
@@ -123,6 +131,8 @@ Config parse(int argc, char** argv) {
         c.json = true;
       else if (a == "--simulate")
         c.simulate = true;
+      else if (a == "--trace")
+        c.trace_file = next();
       else
         usage(("unknown option " + a).c_str());
     } catch (const std::logic_error&) {
@@ -133,6 +143,28 @@ Config parse(int argc, char** argv) {
     usage("keys, threads and duration must be positive; reads within [0, 1]");
   }
   return c;
+}
+
+// A trace file: little-endian u64 key ids, one per request. Returns dense
+// ids (0..distinct-1) in request order; exits with a message on a bad file.
+std::vector<std::uint32_t> load_trace(const std::string& path, std::size_t* distinct) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) usage(("cannot open trace " + path).c_str());
+  std::vector<std::uint32_t> ids;
+  std::unordered_map<std::uint64_t, std::uint32_t> dense;
+  unsigned char b[8];
+  std::size_t got = 0;
+  while ((got = std::fread(b, 1, 8, f)) == 8) {
+    std::uint64_t key = 0;
+    for (int i = 7; i >= 0; --i) key = (key << 8) | b[i];
+    const auto [it, fresh] = dense.emplace(key, static_cast<std::uint32_t>(dense.size()));
+    ids.push_back(it->second);
+  }
+  std::fclose(f);
+  if (got != 0) usage(("trace " + path + ": size is not a multiple of 8 bytes").c_str());
+  if (ids.empty()) usage(("trace " + path + " is empty").c_str());
+  *distinct = dense.size();
+  return ids;
 }
 
 // Replays `trace` (key ids) against an L1 of `capacity` entries with `p`;
@@ -171,9 +203,17 @@ int simulate(const Config& cfg) {
   const std::size_t n = 1'000'000;
   const std::size_t length = 2'000'000;
   std::vector<std::pair<std::string, std::vector<std::uint32_t>>> traces;
-  traces.emplace_back("zipf " + std::to_string(cfg.zipf).substr(0, 4) + " over 1M keys",
-                      multicache::bench::zipf_trace(n, cfg.zipf, length, 7));
-  {  // Zipf traffic with a one-off scan of fresh keys every 100k requests
+  if (!cfg.trace_file.empty()) {
+    std::size_t distinct = 0;
+    traces.emplace_back("trace " + cfg.trace_file, load_trace(cfg.trace_file, &distinct));
+    std::printf("%s: %zu requests, %zu distinct keys\n\n", cfg.trace_file.c_str(),
+                traces.back().second.size(), distinct);
+  } else {
+    traces.emplace_back("zipf " + std::to_string(cfg.zipf).substr(0, 4) + " over 1M keys",
+                        multicache::bench::zipf_trace(n, cfg.zipf, length, 7));
+  }
+  if (cfg.trace_file
+          .empty()) {  // Zipf traffic with a one-off scan of fresh keys every 100k requests
     auto t = multicache::bench::zipf_trace(n, cfg.zipf, length, 8);
     std::uint32_t fresh = static_cast<std::uint32_t>(n);
     for (std::size_t i = 0; i + 20000 < t.size(); i += 100000) {
@@ -203,6 +243,7 @@ int simulate(const Config& cfg) {
     for (std::size_t size : {1000UL, 10000UL, 100000UL}) row(name, trace, size);
   }
   for (std::size_t size : {1000UL, 10000UL}) {  // a loop slightly larger than the cache
+    if (!cfg.trace_file.empty()) break;
     std::vector<std::uint32_t> loop(length);
     for (std::size_t i = 0; i < length; ++i)
       loop[i] = static_cast<std::uint32_t>(i % (size + size / 5));
@@ -234,8 +275,11 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  const auto keys = multicache::bench::make_keys(cfg.keys);
-  const auto trace = multicache::bench::zipf_trace(cfg.keys, cfg.zipf, 1 << 20, 42);
+  std::size_t key_count = cfg.keys;
+  const auto trace = cfg.trace_file.empty()
+                         ? multicache::bench::zipf_trace(cfg.keys, cfg.zipf, 1 << 20, 42)
+                         : load_trace(cfg.trace_file, &key_count);
+  const auto keys = multicache::bench::make_keys(key_count);
   const std::string value(cfg.value_size, 'v');
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> ops{0};
@@ -250,7 +294,7 @@ int main(int argc, char** argv) {
       const auto write_every =
           cfg.reads >= 1.0 ? 0 : static_cast<std::uint64_t>(std::lround(1.0 / (1.0 - cfg.reads)));
       while (!stop.load(std::memory_order_relaxed)) {
-        const std::string& key = keys[trace[i++ & ((1 << 20) - 1)]];
+        const std::string& key = keys[trace[i++ % trace.size()]];
         const auto t0 = steady::now();
         if (write_every != 0 && ++local % write_every == 0) {
           try {
@@ -319,8 +363,11 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(s.loads), static_cast<unsigned long long>(s.redis_errors));
     return 0;
   }
-  std::printf("%s, %zu keys, Zipf %.2f, %.0f%% reads, %zu-byte values, %d threads, %.1f s\n",
-              url.empty() ? "L1-only" : url.c_str(), cfg.keys, cfg.zipf, cfg.reads * 100,
+  const std::string keys_from = cfg.trace_file.empty()
+                                    ? "Zipf " + std::to_string(cfg.zipf).substr(0, 4)
+                                    : "trace " + cfg.trace_file;
+  std::printf("%s, %zu keys, %s, %.0f%% reads, %zu-byte values, %d threads, %.1f s\n",
+              url.empty() ? "L1-only" : url.c_str(), key_count, keys_from.c_str(), cfg.reads * 100,
               cfg.value_size, cfg.threads, elapsed);
   std::printf("throughput: %.0f ops/s\n\n", throughput);
   std::printf("| operations | count | p50 µs | p99 µs | p99.9 µs |\n|---|---|---|---|---|\n");
