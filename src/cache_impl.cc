@@ -93,6 +93,7 @@ Cache::Impl::Impl(Options options)
           l2::SentinelSettings{spec.nodes, spec.master_name, spec.credentials, cs, opts_.pool_size,
                                std::chrono::milliseconds(250)});
       sub.resolve = [c = s.get()] { return c->primary(); };
+      sub.require_primary = true;
       sentinel = s.get();
       client_ = std::move(s);
       where = "the primary of \"" + spec.master_name + "\" (sentinels at " + where + ")";

@@ -27,7 +27,12 @@ std::size_t shard_count_for(std::size_t max_items) {
 
 L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters, policy p)
     : max_items_(max_items), max_bytes_(max_bytes), counters_(counters) {
-  if (p == policy::tinylfu) sketch_ = std::make_unique<FrequencySketch>(max_items);
+  if (p == policy::tinylfu) {
+    // Sized by the entries that can actually fit: a huge l1_max_items with a
+    // byte bound must not allocate a sketch for entries that never exist.
+    const std::size_t fit = std::max<std::size_t>(1, max_bytes / k_entry_overhead);
+    sketch_ = std::make_unique<FrequencySketch>(std::min(max_items, fit));
+  }
   const std::size_t n = shard_count_for(max_items);
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(sketch_.get()));

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "l2/direct_pool.h"
 #include "l2/pending_result.h"
+#include "util/signals.h"
 
 namespace multicache::l2 {
 
@@ -90,7 +92,10 @@ struct ClusterClient::Op {
 
 ClusterClient::ClusterClient(ClusterSettings settings)
     : settings_(std::move(settings)), loop_(std::make_unique<EventLoop>()) {
-  refresher_ = std::thread([this] { refresher_main(); });
+  refresher_ = std::thread([this] {
+    util::block_sigpipe_in_this_thread();
+    refresher_main();
+  });
 }
 
 ClusterClient::~ClusterClient() { stop(); }
@@ -200,6 +205,7 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
   }
   // A read about one node: straight to its client (which may use a direct
   // connection); a redirect sends it down the general path below.
+  const auto deadline = std::chrono::steady_clock::now() + settings_.connection.command_timeout;
   if (DirectPool::read_only(commands)) {
     if (auto topo = topology()) {
       int owner = -1;
@@ -215,16 +221,19 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
       if (owner >= 0 && topo->clients[static_cast<std::size_t>(owner)] != nullptr) {
         Result r = topo->clients[static_cast<std::size_t>(owner)]->execute(commands, affinity);
         if (!r.ok) request_refresh();
-        const bool redirected = std::any_of(r.replies.begin(), r.replies.end(), [](const Reply& x) {
-          Redirect ignored;
-          return x.is_error() && parse_redirect(x.str, &ignored);
-        });
+        bool redirected = false;
+        for (const Reply& x : r.replies) {
+          Redirect redirect;
+          if (!x.is_error() || !parse_redirect(x.str, &redirect)) continue;
+          redirected = true;
+          redirects_.fetch_add(1, std::memory_order_relaxed);
+          if (!redirect.ask) patch_slot(redirect.slot, redirect.node);
+        }
         if (!redirected) return r;
-        redirects_.fetch_add(1, std::memory_order_relaxed);
+        // On to the general path, within what is left of the same deadline.
       }
     }
   }
-  const auto deadline = std::chrono::steady_clock::now() + settings_.connection.command_timeout;
   auto op = std::make_shared<Op>(std::move(commands), affinity, nullptr);
   std::vector<std::size_t> all(op->commands.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -441,14 +450,17 @@ bool ClusterClient::refresh_once() {
       auto topo = std::make_shared<Topology>();
       topo->map = std::move(*map);
       for (const auto& p : topo->map.primaries) topo->clients.push_back(node_client(p));
+      // A node that serves no slot is dropped once it cannot be reached (a
+      // dead primary that failed over); a reachable one stays, as it may be
+      // the target of an ASK (a new primary that has no slot of its own yet).
       for (auto it = nodes_.begin(); it != nodes_.end();) {
         const bool serves =
             std::any_of(topo->map.primaries.begin(), topo->map.primaries.end(),
                         [&](const Endpoint& p) { return node_name(p) == it->first; });
-        if (serves) {
+        if (serves || it->second->connected()) {
           ++it;
         } else {
-          dropped.push_back(std::move(it->second));  // no longer a primary
+          dropped.push_back(std::move(it->second));
           it = nodes_.erase(it);
         }
       }

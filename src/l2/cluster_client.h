@@ -11,9 +11,11 @@
 // command before it, so it runs after that command on the same connection.
 // The parts run in parallel and the replies come back in the caller's order.
 // Redirects are followed inside the caller's deadline: MOVED patches the map
-// and re-sends; ASK re-sends once to the named node behind ASKING; a keyless
-// command of a redirected part is sent again after the redirected commands.
-// At most 5 redirect rounds per pipeline.
+// and re-sends; ASK re-sends once to the named node behind ASKING (a node met
+// this way gets a client at once, and its commands wait for its first
+// connect); a keyless command of a redirected part is sent again after the
+// redirected commands. At most 5 redirect rounds per pipeline. A node that
+// serves no slot keeps its client while it can be reached.
 //
 // Thread-safety: every public member from any thread. mu_ guards the
 // topology and the node table; the refresher never holds mu_ during I/O.
@@ -93,7 +95,7 @@ class ClusterClient final : public CommandClient {
   util::CondVar cv_;
   std::shared_ptr<const Topology> topo_ MC_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<RedisClient>> nodes_ MC_GUARDED_BY(mu_);  // "host:port"
-  std::size_t next_node_ MC_GUARDED_BY(mu_) = 0;
+  std::size_t next_node_ MC_GUARDED_BY(mu_) = 1;  // after the first seed
   bool gave_first_seed_ MC_GUARDED_BY(mu_) = false;
   bool refresh_wanted_ MC_GUARDED_BY(mu_) = true;
   bool stopping_ MC_GUARDED_BY(mu_) = false;

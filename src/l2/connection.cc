@@ -140,14 +140,19 @@ void Connection::handshake() {
     auto* p = new Pending{this, nullptr, false};
     p->fn = [this, remaining, is_role, ac = ac_](const redisReply* r) {
       if (ac_ != ac || state_ != state::handshaking) return;
-      if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+      // ROLE is an @admin command: a user without that right cannot check;
+      // READONLY replies (SentinelClient) still catch a demoted primary.
+      const bool role_refused = is_role && r != nullptr && r->type == REDIS_REPLY_ERROR &&
+                                std::string_view(r->str, r->len).starts_with("NOPERM");
+      if (!role_refused && (r == nullptr || r->type == REDIS_REPLY_ERROR)) {
         std::string why = r != nullptr ? std::string(r->str, r->len) : "connection lost";
         fail_soon("handshake failed: " + why);  // inside a hiredis callback: not here
         return;
       }
-      if (is_role && (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
-                      r->element[0]->type != REDIS_REPLY_STRING ||
-                      std::string_view(r->element[0]->str, r->element[0]->len) != "master")) {
+      if (is_role && !role_refused &&
+          (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+           r->element[0]->type != REDIS_REPLY_STRING ||
+           std::string_view(r->element[0]->str, r->element[0]->len) != "master")) {
         fail_soon("not a primary (ROLE); resolving again");
         return;
       }

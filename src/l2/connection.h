@@ -39,7 +39,8 @@ struct ConnectionSettings {
   // last endpoint. Called on the loop thread; must be quick (no I/O).
   std::function<std::optional<Endpoint>()> resolve;
   // Check with ROLE during the handshake that the server is a primary; a
-  // replica fails the attempt (which then resolves again).
+  // replica fails the attempt (which then resolves again). A user without
+  // the right to run ROLE (NOPERM) is let through unchecked.
   bool require_primary = false;
 };
 

@@ -1,7 +1,9 @@
 #include "l2/direct_pool.h"
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -57,60 +59,103 @@ void DirectPool::close(Slot& slot) {
   slot.ctx = nullptr;
 }
 
-bool DirectPool::connect(Slot& slot) {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+enum class outcome { ok, timeout, closed };
+
+std::chrono::milliseconds left(steady::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+}
+
+// Sends the commands (MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE)
+// and reads one reply per command, all before deadline.
+outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
+                   steady::time_point deadline, std::vector<Reply>* replies) {
+  std::string out;
+  for (const auto& cmd : commands) out += cmd;
+  std::size_t sent = 0;
+  while (sent < out.size()) {
+    const auto remaining = left(deadline);
+    if (remaining.count() <= 0) return outcome::timeout;
+    redisSetTimeout(c, to_timeval(remaining));
+    const ssize_t n = ::send(c->fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? outcome::timeout : outcome::closed;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  for (std::size_t k = 0; k < commands.size(); ++k) {
+    const auto remaining = left(deadline);
+    if (remaining.count() <= 0) return outcome::timeout;
+    redisSetTimeout(c, to_timeval(remaining));
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+      const bool timed_out = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+      return timed_out ? outcome::timeout : outcome::closed;
+    }
+    auto* r = static_cast<redisReply*>(raw);
+    replies->push_back(Reply::from_hiredis(r));
+    freeReplyObject(r);
+  }
+  return outcome::ok;
+}
+
+}  // namespace
+
+bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
   const std::int64_t now = steady_ms();
   if (now < slot.retry_after_ms) return false;
   slot.retry_after_ms = now + 1000;  // until this attempt succeeds
+  // The generation first: a reset() from here on makes this connection old.
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
   Endpoint ep = settings_.endpoint;
   if (settings_.resolve) {
     if (auto r = settings_.resolve()) ep = std::move(*r);
   }
-  const timeval connect_tv = to_timeval(settings_.connect_timeout);
-  redisContext* c = ep.is_unix() ? redisConnectUnixWithTimeout(ep.unix_path.c_str(), connect_tv)
-                                 : redisConnectWithTimeout(ep.host.c_str(), ep.port, connect_tv);
+  const auto budget = std::min(settings_.connect_timeout, left(deadline));
+  if (budget.count() <= 0) return false;
+  redisContext* c = ep.is_unix()
+                        ? redisConnectUnixWithTimeout(ep.unix_path.c_str(), to_timeval(budget))
+                        : redisConnectWithTimeout(ep.host.c_str(), ep.port, to_timeval(budget));
   if (c == nullptr || c->err != 0) {
     if (c != nullptr) redisFree(c);
     return false;
   }
-  redisSetTimeout(c, to_timeval(settings_.command_timeout));
-  auto ok = [&](redisReply* r, bool want_primary) {
-    bool good = r != nullptr && r->type != REDIS_REPLY_ERROR;
-    if (good && want_primary) {
-      good = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-             r->element[0]->type == REDIS_REPLY_STRING &&
-             std::string_view(r->element[0]->str, r->element[0]->len) == "master";
-    }
-    if (r != nullptr) freeReplyObject(r);
-    return good;
-  };
-  bool good = true;
+  std::vector<std::string> handshake;
   if (!ep.password.empty()) {
-    good = ep.user.empty() ? ok(static_cast<redisReply*>(redisCommand(
-                                    c, "AUTH %b", ep.password.data(), ep.password.size())),
-                                false)
-                           : ok(static_cast<redisReply*>(
-                                    redisCommand(c, "AUTH %b %b", ep.user.data(), ep.user.size(),
-                                                 ep.password.data(), ep.password.size())),
-                                false);
+    handshake.push_back(ep.user.empty() ? format_command({"AUTH", ep.password})
+                                        : format_command({"AUTH", ep.user, ep.password}));
   }
-  if (good && ep.db != 0) {
-    good = ok(static_cast<redisReply*>(redisCommand(c, "SELECT %d", ep.db)), false);
-  }
-  if (good && settings_.require_primary) {
-    good = ok(static_cast<redisReply*>(redisCommand(c, "ROLE")), true);
+  if (ep.db != 0) handshake.push_back(format_command({"SELECT", std::to_string(ep.db)}));
+  if (settings_.require_primary) handshake.push_back(format_command({"ROLE"}));
+  std::vector<Reply> replies;
+  bool good = handshake.empty() || round_trip(c, handshake, deadline, &replies) == outcome::ok;
+  for (std::size_t i = 0; good && i < replies.size(); ++i) {
+    const Reply& r = replies[i];
+    const bool is_role = settings_.require_primary && i + 1 == replies.size();
+    if (is_role) {  // NOPERM: not allowed to check (see ConnectionSettings)
+      good = (r.is_error() && r.str.starts_with("NOPERM")) ||
+             (r.type == Reply::kind::array && !r.elements.empty() && r.elements[0].str == "master");
+    } else {
+      good = !r.is_error();
+    }
   }
   if (!good) {
     redisFree(c);
     return false;
   }
   slot.ctx = c;
-  slot.generation = generation_.load(std::memory_order_acquire);
+  slot.generation = generation;
   slot.retry_after_ms = 0;
   return true;
 }
 
 std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& commands,
                                               std::size_t hint) {
+  const auto deadline = steady::now() + settings_.command_timeout;
   const std::size_t n = slots_.size();
   for (std::size_t i = 0; i < n; ++i) {
     Slot& slot = *slots_[(hint + i) % n];
@@ -119,26 +164,28 @@ std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& co
     if (slot.ctx != nullptr && slot.generation != generation_.load(std::memory_order_acquire)) {
       close(slot);  // the endpoint changed (a new primary)
     }
-    if (slot.ctx == nullptr && !connect(slot)) continue;
-    for (const auto& cmd : commands) {
-      redisAppendFormattedCommand(slot.ctx, cmd.data(), cmd.size());
+    const bool fresh = slot.ctx == nullptr;
+    // At most one connect per call, within the caller's deadline; if it
+    // fails fast the loop takes the read, if it ran out of time so does the call.
+    if (fresh && !connect(slot, deadline)) {
+      if (left(deadline).count() > 0) return std::nullopt;
+      Result timed_out;  // the connect used the caller's whole budget
+      timed_out.error = "command timeout";
+      return timed_out;
     }
     Result result;
     result.replies.reserve(commands.size());
-    for (std::size_t k = 0; k < commands.size(); ++k) {
-      void* raw = nullptr;
-      if (redisGetReply(slot.ctx, &raw) != REDIS_OK || raw == nullptr) {
-        const bool timed_out = slot.ctx->err == REDIS_ERR_IO && (errno == EAGAIN);
-        result.error = timed_out ? "command timeout" : "connection lost";
-        result.replies.clear();
-        close(slot);  // a late reply must never answer a later command
-        return result;
-      }
-      auto* r = static_cast<redisReply*>(raw);
-      result.replies.push_back(Reply::from_hiredis(r));
-      freeReplyObject(r);
+    const outcome o = round_trip(slot.ctx, commands, deadline, &result.replies);
+    if (o == outcome::ok) {
+      result.ok = true;
+      return result;
     }
-    result.ok = true;
+    close(slot);  // a late reply must never answer a later command
+    // An idle connection the server closed (CLIENT KILL, its idle timeout):
+    // the read is safe to repeat, so the loop takes it.
+    if (o == outcome::closed && !fresh && result.replies.empty()) return std::nullopt;
+    result.replies.clear();
+    result.error = o == outcome::timeout ? "command timeout" : "connection lost";
     return result;
   }
   return std::nullopt;

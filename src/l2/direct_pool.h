@@ -10,16 +10,21 @@
 // concurrent callers share socket writes. Only reads come here: writes keep
 // their per-key order on the loop's connections.
 //
-// Each connection answers within the command timeout (socket timeouts) or is
-// closed, so a late reply is never read as another command's answer. The
-// endpoint is resolved (and ROLE checked, when required) at each connect;
-// reset() closes them all, for a new primary.
+// A call, connect and handshake included, takes at most the command timeout
+// (socket timeouts set to what is left); a connection that times out is
+// closed, so a late reply is never read as another command's answer. At most
+// one connect per call; a connect that fails (then no retry for a second), or
+// an idle connection found closed by the server, hands the read to the loop.
+// The endpoint is resolved (and ROLE checked, when required) at each connect;
+// reset() makes every open connection old, for a new primary. Sends use
+// MSG_NOSIGNAL: a dead peer never raises SIGPIPE in the caller's thread.
 //
 // Thread-safety: every member from any thread; each slot's mu guards its
 // context; generation_ is atomic.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -57,7 +62,7 @@ class DirectPool {
     std::uint64_t generation MC_GUARDED_BY(mu) = 0;
     std::int64_t retry_after_ms MC_GUARDED_BY(mu) = 0;
   };
-  bool connect(Slot& slot) MC_REQUIRES(slot.mu);
+  bool connect(Slot& slot, std::chrono::steady_clock::time_point deadline) MC_REQUIRES(slot.mu);
   static void close(Slot& slot) MC_REQUIRES(slot.mu);
 
   ConnectionSettings settings_;

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "multicache/errors.hpp"
+#include "util/signals.h"
 
 namespace multicache::l2 {
 
@@ -21,6 +22,7 @@ EventLoop::EventLoop() {
   wake_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &EventLoop::on_wake, this);
   event_add(wake_event_, nullptr);
   thread_ = std::thread([this] {
+    util::block_sigpipe_in_this_thread();
     thread_id_.store(std::this_thread::get_id());
     event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
     run_posted();  // tasks posted before stop began still run

@@ -40,10 +40,14 @@ RedisClient::RedisClient(ClientSettings settings, EventLoop* shared_loop)
         if (!*first) reconnects_.fetch_add(1, std::memory_order_relaxed);
         attempt_done();
         ready_count_.fetch_add(1, std::memory_order_acq_rel);
+        auto parked = std::move(parked_);  // sent while the first attempts ran
+        parked_.clear();
+        for (auto& b : parked) dispatch(b);
       });
       raw->on_lost([this, attempt_done](bool was_ready) {
         if (was_ready) ready_count_.fetch_sub(1, std::memory_order_acq_rel);
         attempt_done();
+        if (first_attempts_done() && ready_count_.load() == 0) fail_parked("not connected");
       });
       conns_.push_back(std::move(conn));
     }
@@ -60,13 +64,16 @@ void RedisClient::stop() {
     loop_->post([this] {
       for (auto& c : conns_) c->shutdown();
       conns_.clear();
+      fail_parked("client stopped");
     });
     loop_->stop();
     return;
   }
+  // Not from inside a hiredis callback: a context cannot be freed there.
   if (loop_->in_loop_thread()) {
     for (auto& c : conns_) c->shutdown();
     conns_.clear();
+    fail_parked("client stopped");
     return;
   }
   std::promise<void> done;
@@ -74,10 +81,17 @@ void RedisClient::stop() {
   if (loop_->post([this, &done] {
         for (auto& c : conns_) c->shutdown();
         conns_.clear();
+        fail_parked("client stopped");
         done.set_value();
       })) {
     closed.wait();
   }
+}
+
+void RedisClient::fail_parked(const std::string& why) {
+  auto parked = std::move(parked_);
+  parked_.clear();
+  for (auto& b : parked) b->result.fail(why);
 }
 
 void RedisClient::reset_connections() {
@@ -106,7 +120,7 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
     result.error = "client stopped";
     return result;
   }
-  if (!connected()) {
+  if (!connected() && first_attempts_done()) {
     result.error = "not connected";
     return result;
   }
@@ -134,7 +148,7 @@ void RedisClient::submit(std::vector<std::string> commands, Callback done, std::
     early.ok = true;
   } else if (stopped_.load(std::memory_order_acquire)) {
     early.error = "client stopped";
-  } else if (!connected()) {
+  } else if (!connected() && first_attempts_done()) {
     early.error = "not connected";
   } else {
     // If the post fails the batch is dropped unrun: its callback is moved
@@ -163,6 +177,12 @@ void RedisClient::dispatch(const std::shared_ptr<Batch>& batch) {
   }
   next_conn_ = (next_conn_ + 1) % std::max<std::size_t>(1, conns_.size());
   if (conn == nullptr) {
+    // A new client (a cluster node met through a redirect): wait for the
+    // first connect instead of failing; it ends within the connect timeout.
+    if (!first_attempts_done()) {
+      parked_.push_back(batch);
+      return;
+    }
     batch->result.fail("not connected");
     return;
   }

@@ -77,6 +77,10 @@ class RedisClient final : public CommandClient {
  private:
   struct Batch;
   void dispatch(const std::shared_ptr<Batch>& batch);  // loop thread
+  void fail_parked(const std::string& why);            // loop thread
+  bool first_attempts_done() const {
+    return attempts_done_.load(std::memory_order_acquire) >= settings_.pool_size;
+  }
 
   ClientSettings settings_;
   std::unique_ptr<DirectPool> direct_;   // null when direct_size is 0
@@ -84,6 +88,7 @@ class RedisClient final : public CommandClient {
   EventLoop* loop_;
   std::vector<std::unique_ptr<Connection>> conns_;  // created, used, destroyed on the loop
   std::size_t next_conn_ = 0;                       // loop thread
+  std::vector<std::shared_ptr<Batch>> parked_;      // loop thread: waiting for a first connect
   std::atomic<int> ready_count_{0};
   std::atomic<int> waiting_{0};        // callers blocked in execute() on the loop
   std::atomic<int> attempts_done_{0};  // connections that connected or failed once

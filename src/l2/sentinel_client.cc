@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "util/signals.h"
+
 namespace multicache::l2 {
 
 namespace {
@@ -72,7 +74,10 @@ SentinelClient::SentinelClient(SentinelSettings settings) : settings_(std::move(
   cs.connection.require_primary = true;
   if (auto p = primary()) cs.connection.endpoint = *p;
   client_ = std::make_unique<RedisClient>(std::move(cs));
-  resolver_ = std::thread([this] { resolver_main(); });
+  resolver_ = std::thread([this] {
+    util::block_sigpipe_in_this_thread();
+    resolver_main();
+  });
 }
 
 SentinelClient::~SentinelClient() { stop(); }

@@ -223,6 +223,39 @@ TEST(Cluster, ReshardingUnderLoadIsInvisibleToCallers) {
   EXPECT_GT(moved_keys, 0);
 }
 
+// A new, empty primary appears only in CLUSTER SLOTS once its first slot
+// is moved to it; until then it is reached by ASK alone.
+TEST(Cluster, ReshardingOntoANewEmptyPrimary) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Cache cache(cluster_options(cluster.url(), prefix));
+  const auto keys = make_keys(2000);
+  for (const auto& k : keys) cache.set<std::string>(k, value_of(k), 60s);
+  const std::size_t fresh = cluster.add_empty_primary();
+  std::vector<int> slots;
+  for (const auto& k : keys) {
+    const int s = l2::slot_of(prefix + k);
+    if (s < l2::k_slot_count / 3 && std::find(slots.begin(), slots.end(), s) == slots.end()) {
+      slots.push_back(s);
+    }
+  }
+  slots.resize(20);
+  {
+    Load load(cache, keys);
+    for (const int s : slots) {
+      cluster.move_slot(s, fresh, [] { std::this_thread::sleep_for(50ms); });
+    }
+    std::this_thread::sleep_for(200ms);
+    load.stop();
+    EXPECT_EQ(load.read_exceptions(), 0u);
+    EXPECT_EQ(load.write_errors(), 0u);
+    EXPECT_EQ(load.wrong_values(), 0u);
+  }
+  EXPECT_EQ(cache.stats().redis_errors, 0u);
+  EXPECT_GT(cache.stats().redis_redirects, 0u);
+  for (const int s : slots) EXPECT_EQ(cluster.owner_of(s), static_cast<int>(fresh));
+}
+
 TEST(Cluster, PrimaryFailoverRecovers) {
   RedisCluster cluster({.primaries = 3, .replicas = 1});
   const std::string prefix = unique_prefix();

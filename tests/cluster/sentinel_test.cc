@@ -61,6 +61,31 @@ TEST(Sentinel, FailoverUnderLoad) {
   EXPECT_TRUE(eventually([&] { return cache.redis_connected(); }, 10s));
 }
 
+// ROLE is an @admin command: a least-privilege user cannot run it, and the
+// primary check lets such a connection through instead of failing it forever.
+TEST(Sentinel, AUserWithoutAdminRightsConnects) {
+  RedisSentinelSet set;
+  for (std::size_t i = 0; i < 2; ++i) {
+    RedisCli cli(set.server(i));
+    ASSERT_FALSE(
+        cli.cmd({"ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-@admin"}).is_error());
+  }
+  const std::string prefix = unique_prefix();
+  Options o;
+  o.redis_url =
+      "redis-sentinel://app:pw@" + set.url().substr(std::string("redis-sentinel://").size());
+  o.key_prefix = prefix;
+  o.pubsub_channel = prefix + "sync";
+  o.log = [](log_level, std::string_view) {};
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  cache.set<std::string>("k", "v", 60s);
+  Cache other(o);
+  EXPECT_EQ(other.get<std::string>("k"), "v");
+  EXPECT_EQ(other.stats().l2_hits, 1u);
+  EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
+}
+
 TEST(Sentinel, InvalidationFollowsThePrimary) {
   RedisSentinelSet set;
   const std::string prefix = unique_prefix();

@@ -100,6 +100,50 @@ TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
       5s));
 }
 
+// Reads on direct (blocking) connections: a reconnect that must AUTH to a
+// frozen server still costs at most one command timeout per call.
+TEST(Connection, AFrozenRedisWithAuthCostsAtMostOneCommandTimeout) {
+  RedisServer server({.password = "pw"});
+  Options o = options_for(server, unique_prefix());
+  o.command_timeout = 200ms;
+  o.pool_size = 2;
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  (void)cache.get<std::string>("warm");  // opens a direct connection
+  server.pause();
+  auto worst = steady::duration::zero();
+  for (int i = 0; i < 6; ++i) {
+    const auto start = steady::now();
+    const std::string key = "k" + std::to_string(i);
+    EXPECT_EQ(cache.get_or_load<std::string>(key, 60s, [&] { return key; }), key);
+    worst = std::max(worst, steady::now() - start);
+  }
+  server.resume();
+  // Checks for stacked timeouts (connect + AUTH + the loop: 3x), not speed.
+  EXPECT_LT(worst, slack(o.command_timeout + 150ms));
+}
+
+// A direct connection the server closed while idle (CLIENT KILL, its idle
+// timeout) is not an error: the read goes through the loop instead.
+TEST(Connection, AnIdleDirectConnectionClosedByTheServerIsNotAnError) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  o.pool_size = 1;
+  o.l1_max_items = 1;  // reads of the other key go to Redis
+  Cache cache(o);
+  cache.set<std::string>("k", "v", 60s);
+  cache.set<std::string>("j", "w", 60s);
+  ASSERT_EQ(cache.get<std::string>("k"), "v");  // opens the direct connection
+  RedisCli cli(server);
+  cli.cmd({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+  ASSERT_TRUE(eventually([&] { return cache.redis_connected(); }));  // the loop's are back
+  const Stats before = cache.stats();
+  EXPECT_EQ(cache.get<std::string>("j"), "w");
+  const Stats after = cache.stats();
+  EXPECT_EQ(after.l2_hits, before.l2_hits + 1);  // it did go to Redis
+  EXPECT_EQ(after.redis_errors, before.redis_errors);
+}
+
 TEST(Connection, NoLateReplyIsTakenForAnotherCommandsAnswer) {
   RedisServer server;
   Options o = options_for(server, unique_prefix());

@@ -146,6 +146,28 @@ bool RedisCluster::wait_healthy(std::chrono::milliseconds limit) {
       limit);
 }
 
+std::size_t RedisCluster::add_empty_primary() {
+  RedisServerOptions o;
+  o.cluster = true;
+  o.cluster_node_timeout_ms = options_.node_timeout_ms;
+  nodes_.push_back(std::make_unique<RedisServer>(o));
+  const std::size_t added = nodes_.size() - 1;
+  ids_.push_back(cmd(added, {"CLUSTER", "MYID"}).str);
+  check(cmd(0, {"CLUSTER", "MEET", "127.0.0.1", std::to_string(nodes_[added]->port())}), "MEET");
+  const std::string known = "cluster_known_nodes:" + std::to_string(nodes_.size());
+  const bool met = eventually(
+      [&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+          if (nodes_[i]->running() && !info_has(cmd(i, {"CLUSTER", "INFO"}), known)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20));
+  if (!met) throw std::runtime_error("the new node did not meet the cluster");
+  if (!wait_healthy(std::chrono::seconds(20))) throw std::runtime_error("cluster not healthy");
+  return added;
+}
+
 void RedisCluster::move_slot(int slot, std::size_t to, const std::function<void()>& between) {
   const int from_index = owner_of(slot);
   if (from_index < 0) throw std::runtime_error("move_slot: no owner");

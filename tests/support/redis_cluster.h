@@ -46,6 +46,9 @@ class RedisCluster {
   // Every running node reports cluster_state:ok and agrees on who owns
   // every slot; false if that does not happen within limit.
   bool wait_healthy(std::chrono::milliseconds limit);
+  // Starts one more cluster node and has it meet the others; it serves no
+  // slot until one is moved to it. Returns its index.
+  std::size_t add_empty_primary();
   // Moves `slot` to node `to`. between() runs once the slot is MIGRATING
   // and half of its keys have moved (so the keys are split between nodes).
   void move_slot(int slot, std::size_t to, const std::function<void()>& between = {});
