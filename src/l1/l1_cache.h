@@ -133,7 +133,10 @@ class L1Cache {
   };
   struct KeyHash {
     using is_transparent = void;
-    std::size_t operator()(const std::string& k) const noexcept { return util::StringHash{}(k); }
+    // Deliberately not noexcept: libstdc++ then stores each node's hash code
+    // in the node, so a lookup walking a bucket compares cached hashes
+    // instead of hashing every key it passes (and touching its bytes).
+    std::size_t operator()(const std::string& k) const { return util::StringHash{}(k); }
     std::size_t operator()(const KeyRef& k) const noexcept { return k.hash; }
   };
   struct KeyEq {
