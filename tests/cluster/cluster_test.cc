@@ -142,6 +142,27 @@ TEST(Cluster, NotFoundMarkerSharesTheKeysSlot) {
   EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
 }
 
+// The first seed is down: discovery asks the next one, and the subscriber,
+// which tries the first seed first, moves on to a live node.
+TEST(Cluster, ADeadFirstSeedIsSkipped) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  int dead_port = 0;
+  {
+    RedisServer gone;  // a port that nobody listens on once this is gone
+    dead_port = gone.port();
+  }
+  const std::string url = "redis-cluster://127.0.0.1:" + std::to_string(dead_port) + "," +
+                          cluster.url().substr(std::string("redis-cluster://").size());
+  Cache a(cluster_options(url, prefix));
+  Cache b(cluster_options(cluster.url(), prefix));
+  ASSERT_TRUE(eventually([&] { return a.redis_connected(); }, 10s));
+  a.get_or_load<std::string>("k", 60s, [] { return std::string("old"); });
+  b.set<std::string>("k", "new", 60s);
+  EXPECT_TRUE(eventually([&] { return a.get<std::string>("k") == "new"; }, 10s));
+  EXPECT_EQ(b.stats().redis_errors, 0u);
+}
+
 TEST(Cluster, InvalidationCrossesNodes) {
   RedisCluster cluster;
   const std::string prefix = unique_prefix();
