@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "l2/blocking_call.h"
 #include "l2/direct_pool.h"
 #include "l2/pending_result.h"
 #include "util/signals.h"
@@ -26,53 +27,14 @@ bool same_node(const Endpoint& a, const Endpoint& b) {
 // One blocking CLUSTER SLOTS against ep (AUTH first when it has a password).
 std::optional<SlotMap> ask_slots(const Endpoint& ep, std::chrono::milliseconds timeout,
                                  std::string* why) {
-  const timeval tv{static_cast<time_t>(timeout.count() / 1000),
-                   static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  redisContext* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
-  if (c == nullptr || c->err != 0) {
-    *why = c != nullptr ? c->errstr : "out of memory";
-    if (c != nullptr) redisFree(c);
+  const std::optional<Reply> r = blocking_command(ep, timeout, {"CLUSTER", "SLOTS"}, why);
+  if (!r) return std::nullopt;
+  try {
+    return parse_cluster_slots(*r, ep.host);
+  } catch (const std::exception& e) {
+    *why = e.what();
     return std::nullopt;
   }
-  redisSetTimeout(c, tv);
-  auto command = [&](std::vector<std::string_view> args) -> std::optional<Reply> {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (auto a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
-    if (r == nullptr) {
-      *why = c->errstr;
-      return std::nullopt;
-    }
-    Reply out = Reply::from_hiredis(r);
-    freeReplyObject(r);
-    if (out.is_error()) {
-      *why = out.str;
-      return std::nullopt;
-    }
-    return out;
-  };
-  std::optional<SlotMap> map;
-  bool authed = true;
-  if (!ep.password.empty()) {
-    authed = ep.user.empty() ? command({"AUTH", ep.password}).has_value()
-                             : command({"AUTH", ep.user, ep.password}).has_value();
-  }
-  if (authed) {
-    if (auto r = command({"CLUSTER", "SLOTS"})) {
-      try {
-        map = parse_cluster_slots(*r, ep.host);
-      } catch (const std::exception& e) {
-        *why = e.what();
-      }
-    }
-  }
-  redisFree(c);
-  return map;
 }
 
 }  // namespace

@@ -7,20 +7,11 @@
 #include <cerrno>
 #include <chrono>
 
+#include "l2/blocking_call.h"
+
 namespace multicache::l2 {
 
 namespace {
-
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-timeval to_timeval(std::chrono::milliseconds d) {
-  return {static_cast<time_t>(d.count() / 1000),
-          static_cast<suseconds_t>((d.count() % 1000) * 1000)};
-}
 
 // The command name of a RESP-formatted command ("*N\r\n$len\r\nNAME\r\n...").
 std::string_view command_name(std::string_view cmd) {

@@ -1,64 +1,33 @@
 #include "l2/sentinel_client.h"
 
-#include <hiredis/hiredis.h>
-
+#include "l2/blocking_call.h"
 #include "util/signals.h"
 
 namespace multicache::l2 {
 
 namespace {
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // SENTINEL get-master-addr-by-name against one sentinel; nullopt if it does
 // not answer or does not know the name.
 std::optional<Endpoint> ask_one(const Endpoint& sentinel, const std::string& name,
                                 std::chrono::milliseconds timeout, std::string* why) {
-  const timeval tv{static_cast<time_t>(timeout.count() / 1000),
-                   static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  redisContext* c = redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, tv);
-  if (c == nullptr || c->err != 0) {
-    *why = c != nullptr ? c->errstr : "out of memory";
-    if (c != nullptr) redisFree(c);
+  const std::optional<Reply> r =
+      blocking_command(sentinel, timeout, {"SENTINEL", "get-master-addr-by-name", name}, why);
+  if (!r) return std::nullopt;
+  if (r->type != Reply::kind::array || r->elements.size() != 2 ||
+      r->elements[0].type != Reply::kind::string || r->elements[1].type != Reply::kind::string) {
+    *why = "the sentinel does not know master \"" + name + "\"";
     return std::nullopt;
   }
-  redisSetTimeout(c, tv);
-  std::optional<Endpoint> out;
-  bool authed = true;
-  if (!sentinel.password.empty()) {
-    auto* r = static_cast<redisReply*>(
-        redisCommand(c, "AUTH %b", sentinel.password.data(), sentinel.password.size()));
-    authed = r != nullptr && r->type != REDIS_REPLY_ERROR;
-    if (!authed) *why = r != nullptr ? std::string(r->str, r->len) : std::string(c->errstr);
-    if (r != nullptr) freeReplyObject(r);
+  Endpoint ep;
+  ep.host = r->elements[0].str;
+  try {
+    ep.port = std::stoi(r->elements[1].str);
+  } catch (const std::exception&) {
+    *why = "bad port in the sentinel's answer";
+    return std::nullopt;
   }
-  if (authed) {
-    auto* r = static_cast<redisReply*>(
-        redisCommand(c, "SENTINEL get-master-addr-by-name %b", name.data(), name.size()));
-    if (r == nullptr) {
-      *why = c->errstr;
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-               r->element[0]->type == REDIS_REPLY_STRING &&
-               r->element[1]->type == REDIS_REPLY_STRING) {
-      Endpoint ep;
-      ep.host.assign(r->element[0]->str, r->element[0]->len);
-      try {
-        ep.port = std::stoi(std::string(r->element[1]->str, r->element[1]->len));
-        out = std::move(ep);
-      } catch (const std::exception&) {
-        *why = "bad port in the sentinel's answer";
-      }
-    } else {
-      *why = "the sentinel does not know master \"" + name + "\"";
-    }
-    if (r != nullptr) freeReplyObject(r);
-  }
-  redisFree(c);
-  return out;
+  return ep;
 }
 
 }  // namespace

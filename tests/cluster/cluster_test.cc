@@ -29,6 +29,19 @@ std::vector<std::string> make_keys(int n) {
   return keys;
 }
 
+// The distinct slots of `keys` that node 0 serves at the start (the first
+// third of the slots), in the keys' order.
+std::vector<int> node0_slots_of(const std::vector<std::string>& keys, const std::string& prefix) {
+  std::vector<int> slots;
+  for (const auto& k : keys) {
+    const int s = l2::slot_of(prefix + k);
+    if (s < l2::k_slot_count / 3 && std::find(slots.begin(), slots.end(), s) == slots.end()) {
+      slots.push_back(s);
+    }
+  }
+  return slots;
+}
+
 // Which node of `cluster` holds each key now (by the cluster's own answer).
 class Owners {
  public:
@@ -203,13 +216,7 @@ TEST(Cluster, ReshardingUnderLoadIsInvisibleToCallers) {
   Cache other(cluster_options(cluster.url({1}), prefix));
   const auto keys = make_keys(2000);
   // The slots of node 0 that hold our keys: those are moved to node 1.
-  std::vector<int> slots;
-  for (const auto& k : keys) {
-    const int s = l2::slot_of(prefix + k);
-    if (s < l2::k_slot_count / 3 && std::find(slots.begin(), slots.end(), s) == slots.end()) {
-      slots.push_back(s);
-    }
-  }
+  std::vector<int> slots = node0_slots_of(keys, prefix);
   ASSERT_GT(slots.size(), 100u);
   slots.resize(100);
   for (const auto& k : keys) cache.set<std::string>(k, value_of(k), 60s);
@@ -253,13 +260,7 @@ TEST(Cluster, ReshardingOntoANewEmptyPrimary) {
   const auto keys = make_keys(2000);
   for (const auto& k : keys) cache.set<std::string>(k, value_of(k), 60s);
   const std::size_t fresh = cluster.add_empty_primary();
-  std::vector<int> slots;
-  for (const auto& k : keys) {
-    const int s = l2::slot_of(prefix + k);
-    if (s < l2::k_slot_count / 3 && std::find(slots.begin(), slots.end(), s) == slots.end()) {
-      slots.push_back(s);
-    }
-  }
+  std::vector<int> slots = node0_slots_of(keys, prefix);
   slots.resize(20);
   {
     Load load(cache, keys);

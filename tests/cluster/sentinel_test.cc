@@ -9,16 +9,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(Sentinel, FailoverUnderLoad) {
-  RedisSentinelSet set;
-  ASSERT_EQ(set.primary_index(), 0);
-  const std::string prefix = unique_prefix();
+Options sentinel_options(const std::string& url, const std::string& prefix) {
   Options o;
-  o.redis_url = set.url();
+  o.redis_url = url;
   o.key_prefix = prefix;
   o.pubsub_channel = prefix + "sync";
   o.command_timeout = 1s;
   o.log = [](log_level, std::string_view) {};
+  return o;
+}
+
+TEST(Sentinel, FailoverUnderLoad) {
+  RedisSentinelSet set;
+  ASSERT_EQ(set.primary_index(), 0);
+  const std::string prefix = unique_prefix();
+  Options o = sentinel_options(set.url(), prefix);
   Cache cache(o);
   ASSERT_TRUE(cache.redis_connected());
   cache.set<std::string>("before", "x", 60s);
@@ -71,12 +76,9 @@ TEST(Sentinel, AUserWithoutAdminRightsConnects) {
         cli.cmd({"ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-@admin"}).is_error());
   }
   const std::string prefix = unique_prefix();
-  Options o;
-  o.redis_url =
-      "redis-sentinel://app:pw@" + set.url().substr(std::string("redis-sentinel://").size());
-  o.key_prefix = prefix;
-  o.pubsub_channel = prefix + "sync";
-  o.log = [](log_level, std::string_view) {};
+  const Options o = sentinel_options(
+      "redis-sentinel://app:pw@" + set.url().substr(std::string("redis-sentinel://").size()),
+      prefix);
   Cache cache(o);
   ASSERT_TRUE(cache.redis_connected());
   cache.set<std::string>("k", "v", 60s);
@@ -89,12 +91,7 @@ TEST(Sentinel, AUserWithoutAdminRightsConnects) {
 TEST(Sentinel, InvalidationFollowsThePrimary) {
   RedisSentinelSet set;
   const std::string prefix = unique_prefix();
-  Options o;
-  o.redis_url = set.url();
-  o.key_prefix = prefix;
-  o.pubsub_channel = prefix + "sync";
-  o.command_timeout = 1s;
-  o.log = [](log_level, std::string_view) {};
+  Options o = sentinel_options(set.url(), prefix);
   Cache a(o);
   Cache b(o);
   ASSERT_TRUE(set.failover(30s));
