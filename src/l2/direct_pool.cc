@@ -61,16 +61,19 @@ std::chrono::milliseconds left(steady::time_point deadline) {
 }
 
 // Sends the commands (MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE)
-// and reads one reply per command, all before deadline.
+// and reads one reply per command, all before deadline. tighten: set the
+// socket timeouts to what is left before each step (a connection opened in
+// this call); otherwise they stay at the command timeout set after the
+// handshake (two setsockopt calls saved per step on the common path).
 outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
-                   steady::time_point deadline, std::vector<Reply>* replies) {
+                   steady::time_point deadline, std::vector<Reply>* replies, bool tighten) {
   std::string out;
   for (const auto& cmd : commands) out += cmd;
   std::size_t sent = 0;
   while (sent < out.size()) {
     const auto remaining = left(deadline);
     if (remaining.count() <= 0) return outcome::timeout;
-    redisSetTimeout(c, to_timeval(remaining));
+    if (tighten) redisSetTimeout(c, to_timeval(remaining));
     const ssize_t n = ::send(c->fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -81,7 +84,7 @@ outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
   for (std::size_t k = 0; k < commands.size(); ++k) {
     const auto remaining = left(deadline);
     if (remaining.count() <= 0) return outcome::timeout;
-    redisSetTimeout(c, to_timeval(remaining));
+    if (tighten) redisSetTimeout(c, to_timeval(remaining));
     void* raw = nullptr;
     if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
       const bool timed_out = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -123,7 +126,8 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
   if (ep.db != 0) handshake.push_back(format_command({"SELECT", std::to_string(ep.db)}));
   if (settings_.require_primary) handshake.push_back(format_command({"ROLE"}));
   std::vector<Reply> replies;
-  bool good = handshake.empty() || round_trip(c, handshake, deadline, &replies) == outcome::ok;
+  bool good =
+      handshake.empty() || round_trip(c, handshake, deadline, &replies, true) == outcome::ok;
   for (std::size_t i = 0; good && i < replies.size(); ++i) {
     const Reply& r = replies[i];
     const bool is_role = settings_.require_primary && i + 1 == replies.size();
@@ -138,6 +142,7 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
     redisFree(c);
     return false;
   }
+  redisSetTimeout(c, to_timeval(settings_.command_timeout));  // for later calls' steps
   slot.ctx = c;
   slot.generation = generation;
   slot.retry_after_ms = 0;
@@ -166,7 +171,7 @@ std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& co
     }
     Result result;
     result.replies.reserve(commands.size());
-    const outcome o = round_trip(slot.ctx, commands, deadline, &result.replies);
+    const outcome o = round_trip(slot.ctx, commands, deadline, &result.replies, fresh);
     if (o == outcome::ok) {
       result.ok = true;
       return result;
