@@ -14,13 +14,7 @@ namespace {
 using namespace std::chrono_literals;
 
 Options cluster_options(const std::string& url, const std::string& prefix) {
-  Options o;
-  o.redis_url = url;
-  o.key_prefix = prefix;
-  o.pubsub_channel = prefix + "sync";
-  o.command_timeout = 2s;  // loaded sanitizer builds: timeouts are not what is tested here
-  o.log = [](log_level, std::string_view) {};
-  return o;
+  return quiet_options(url, prefix, 2s);
 }
 
 std::vector<std::string> make_keys(int n) {

@@ -16,6 +16,20 @@ namespace multicache::test {
 
 inline std::string value_of(const std::string& key) { return "v-" + key; }
 
+// Options for a test cache on `url`: its own prefix and channel, no log
+// output, and a command timeout long enough for loaded sanitizer builds
+// (timeouts are not what these tests are about).
+inline Options quiet_options(const std::string& url, const std::string& prefix,
+                             std::chrono::milliseconds command_timeout) {
+  Options o;
+  o.redis_url = url;
+  o.key_prefix = prefix;
+  o.pubsub_channel = prefix + "sync";
+  o.command_timeout = command_timeout;
+  o.log = [](log_level, std::string_view) {};
+  return o;
+}
+
 class Load {
  public:
   Load(Cache& cache, std::vector<std::string> keys, int threads = 4) : keys_(std::move(keys)) {

@@ -10,13 +10,7 @@ namespace {
 using namespace std::chrono_literals;
 
 Options sentinel_options(const std::string& url, const std::string& prefix) {
-  Options o;
-  o.redis_url = url;
-  o.key_prefix = prefix;
-  o.pubsub_channel = prefix + "sync";
-  o.command_timeout = 1s;
-  o.log = [](log_level, std::string_view) {};
-  return o;
+  return quiet_options(url, prefix, 1s);
 }
 
 TEST(Sentinel, FailoverUnderLoad) {

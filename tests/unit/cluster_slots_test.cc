@@ -43,8 +43,7 @@ TEST(ClusterSlots, EverySlotHasATagThatHashesToIt) {
 TEST(ClusterSlots, CommandKeys) {
   EXPECT_EQ(slot_of_command(format_command({"GET", "foo"})), slot_of("foo"));
   EXPECT_EQ(slot_of_command(format_command({"set", "bar", "v", "PXAT", "1"})), slot_of("bar"));
-  EXPECT_EQ(slot_of_command(format_command({"EVAL", "return 1", "1", "k{t}", "a"})),
-            slot_of("t"));
+  EXPECT_EQ(slot_of_command(format_command({"EVAL", "return 1", "1", "k{t}", "a"})), slot_of("t"));
   EXPECT_EQ(slot_of_command(format_command({"EVAL", "return 1", "0"})), -1);
   EXPECT_EQ(slot_of_command(format_command({"PUBLISH", "channel", "msg"})), -1);
   EXPECT_EQ(slot_of_command(format_command({"PING"})), -1);
