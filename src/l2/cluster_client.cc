@@ -17,6 +17,7 @@ namespace {
 constexpr int k_max_redirect_rounds = 5;
 constexpr std::chrono::milliseconds k_min_refresh_gap{100};
 constexpr std::chrono::milliseconds k_refresh_while_degraded{250};
+constexpr std::chrono::seconds k_redirect_target_life{60};
 
 std::string node_name(const Endpoint& ep) { return ep.host + ":" + std::to_string(ep.port); }
 
@@ -78,6 +79,8 @@ void ClusterClient::stop() {
   }
   for (auto& [name, client] : nodes) client->stop();  // fails what is in flight
   loop_->stop();
+  util::MutexLock lock(mu_);
+  retired_.clear();  // nothing can post to them now
 }
 
 Endpoint ClusterClient::with_credentials(Endpoint ep) const {
@@ -181,8 +184,14 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
         owner = o;
       }
       if (owner >= 0 && topo->clients[static_cast<std::size_t>(owner)] != nullptr) {
-        Result r = topo->clients[static_cast<std::size_t>(owner)]->execute(commands, affinity);
+        Result r =
+            topo->clients[static_cast<std::size_t>(owner)]->execute(commands, affinity, deadline);
         if (!r.ok) request_refresh();
+        for (const Reply& x : r.replies) {
+          if (x.is_error() && (x.str.starts_with("CLUSTERDOWN") || x.str.starts_with("TRYAGAIN"))) {
+            request_refresh();
+          }
+        }
         bool redirected = false;
         for (const Reply& x : r.replies) {
           Redirect redirect;
@@ -333,6 +342,7 @@ void ClusterClient::on_replies(const std::shared_ptr<Op>& op,
     {
       util::MutexLock lock(mu_);
       client = node_client(node);
+      named_at_[node_name(node)] = std::chrono::steady_clock::now();
     }
     send(op, client, std::move(idx), true);
   }
@@ -342,6 +352,7 @@ void ClusterClient::patch_slot(int slot, const Endpoint& node) {
   request_refresh();
   util::MutexLock lock(mu_);
   if (!topo_ || stopping_) return;
+  named_at_[node_name(node)] = std::chrono::steady_clock::now();
   auto topo = std::make_shared<Topology>(*topo_);
   std::size_t index = 0;
   while (index < topo->map.primaries.size() && !same_node(topo->map.primaries[index], node)) {
@@ -412,23 +423,35 @@ bool ClusterClient::refresh_once() {
       auto topo = std::make_shared<Topology>();
       topo->map = std::move(*map);
       for (const auto& p : topo->map.primaries) topo->clients.push_back(node_client(p));
-      // A node that serves no slot is dropped once it cannot be reached (a
-      // dead primary that failed over); a reachable one stays, as it may be
-      // the target of an ASK (a new primary that has no slot of its own yet).
+      // A node that serves no slot stays while it is still making its first
+      // connect or a redirect named it in the last k_redirect_target_life (a
+      // new primary that owns no slot yet is reached by ASK alone); else it
+      // goes (a failed-over primary, a node removed from the cluster).
+      const auto now = std::chrono::steady_clock::now();
       for (auto it = nodes_.begin(); it != nodes_.end();) {
         const bool serves =
             std::any_of(topo->map.primaries.begin(), topo->map.primaries.end(),
                         [&](const Endpoint& p) { return node_name(p) == it->first; });
-        if (serves || it->second->connected()) {
+        const auto named = named_at_.find(it->first);
+        const bool named_lately =
+            named != named_at_.end() && now - named->second < k_redirect_target_life;
+        if (serves || named_lately || it->second->starting()) {
           ++it;
         } else {
+          named_at_.erase(it->first);
           dropped.push_back(std::move(it->second));
           it = nodes_.erase(it);
         }
       }
       topo_ = std::move(topo);
     }
+    // Stopped, but kept until stop(): a caller holding an older topology may
+    // still post to one of them, and the loop must find it alive.
     for (auto& c : dropped) c->stop();
+    {
+      util::MutexLock lock(mu_);
+      for (auto& c : dropped) retired_.push_back(std::move(c));
+    }
     refreshes_.fetch_add(1, std::memory_order_relaxed);
     first_refresh_done_.store(true);
     refresh_failing_ = false;

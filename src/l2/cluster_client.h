@@ -97,6 +97,10 @@ class ClusterClient final : public CommandClient {
   std::map<std::string, std::shared_ptr<RedisClient>> nodes_ MC_GUARDED_BY(mu_);  // "host:port"
   std::size_t next_node_ MC_GUARDED_BY(mu_) = 1;  // after the first seed
   bool gave_first_seed_ MC_GUARDED_BY(mu_) = false;
+  // When a redirect last named each node (see refresh_once).
+  std::map<std::string, std::chrono::steady_clock::time_point> named_at_ MC_GUARDED_BY(mu_);
+  // Node clients dropped from nodes_: stopped, freed in stop() after the loop.
+  std::vector<std::shared_ptr<RedisClient>> retired_ MC_GUARDED_BY(mu_);
   bool refresh_wanted_ MC_GUARDED_BY(mu_) = true;
   bool stopping_ MC_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopped_{false};

@@ -36,7 +36,8 @@ struct ConnectionSettings {
   std::string name;  // for log lines: "command#0", "subscriber"
   // When set, asked before every connect attempt for where to connect (a
   // sentinel's current primary, the next cluster node): nullopt keeps the
-  // last endpoint. Called on the loop thread; must be quick (no I/O).
+  // last endpoint. Called on the loop thread, and on callers' threads by the
+  // direct connections: must be thread-safe and quick (no I/O).
   std::function<std::optional<Endpoint>()> resolve;
   // Check with ROLE during the handshake that the server is a primary; a
   // replica fails the attempt (which then resolves again). A user without

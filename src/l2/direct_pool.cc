@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 
 #include "l2/blocking_call.h"
 
@@ -30,10 +31,13 @@ DirectPool::DirectPool(ConnectionSettings settings, int size) : settings_(std::m
   for (int i = 0; i < size; ++i) slots_.push_back(std::make_unique<Slot>());
 }
 
-DirectPool::~DirectPool() {
+DirectPool::~DirectPool() { close_all(); }
+
+void DirectPool::close_all() {
   for (auto& s : slots_) {
     util::MutexLock lock(s->mu);
     close(*s);
+    s->retry_after_ms = INT64_MAX;  // no more connects
   }
 }
 
@@ -61,19 +65,20 @@ std::chrono::milliseconds left(steady::time_point deadline) {
 }
 
 // Sends the commands (MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE)
-// and reads one reply per command, all before deadline. tighten: set the
-// socket timeouts to what is left before each step (a connection opened in
-// this call); otherwise they stay at the command timeout set after the
-// handshake (two setsockopt calls saved per step on the common path).
+// and reads one reply per command, all before deadline. A reply already in
+// hiredis's buffer is taken without a syscall; before a read that may block,
+// the socket's receive timeout is set to what is left of the deadline when
+// that differs from its current setting (*timeout_ms) by more than a
+// millisecond, so the common call, which starts with a full budget, costs no
+// setsockopt.
 outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
-                   steady::time_point deadline, std::vector<Reply>* replies, bool tighten) {
+                   steady::time_point deadline, std::vector<Reply>* replies,
+                   std::int64_t* timeout_ms) {
   std::string out;
   for (const auto& cmd : commands) out += cmd;
   std::size_t sent = 0;
   while (sent < out.size()) {
-    const auto remaining = left(deadline);
-    if (remaining.count() <= 0) return outcome::timeout;
-    if (tighten) redisSetTimeout(c, to_timeval(remaining));
+    if (left(deadline).count() <= 0) return outcome::timeout;
     const ssize_t n = ::send(c->fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -82,13 +87,19 @@ outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
     sent += static_cast<std::size_t>(n);
   }
   for (std::size_t k = 0; k < commands.size(); ++k) {
-    const auto remaining = left(deadline);
-    if (remaining.count() <= 0) return outcome::timeout;
-    if (tighten) redisSetTimeout(c, to_timeval(remaining));
     void* raw = nullptr;
-    if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
-      const bool timed_out = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-      return timed_out ? outcome::timeout : outcome::closed;
+    if (redisReaderGetReply(c->reader, &raw) != REDIS_OK) return outcome::closed;
+    if (raw == nullptr) {
+      const auto remaining = left(deadline);
+      if (remaining.count() <= 0) return outcome::timeout;
+      if (remaining.count() + 1 < *timeout_ms || remaining.count() > *timeout_ms + 1) {
+        redisSetTimeout(c, to_timeval(remaining));
+        *timeout_ms = remaining.count();
+      }
+      if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+        const bool timed_out = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+        return timed_out ? outcome::timeout : outcome::closed;
+      }
     }
     auto* r = static_cast<redisReply*>(raw);
     replies->push_back(Reply::from_hiredis(r));
@@ -126,8 +137,9 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
   if (ep.db != 0) handshake.push_back(format_command({"SELECT", std::to_string(ep.db)}));
   if (settings_.require_primary) handshake.push_back(format_command({"ROLE"}));
   std::vector<Reply> replies;
+  std::int64_t timeout_ms = INT64_MAX;  // none set on the socket yet
   bool good =
-      handshake.empty() || round_trip(c, handshake, deadline, &replies, true) == outcome::ok;
+      handshake.empty() || round_trip(c, handshake, deadline, &replies, &timeout_ms) == outcome::ok;
   for (std::size_t i = 0; good && i < replies.size(); ++i) {
     const Reply& r = replies[i];
     const bool is_role = settings_.require_primary && i + 1 == replies.size();
@@ -142,7 +154,8 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
     redisFree(c);
     return false;
   }
-  redisSetTimeout(c, to_timeval(settings_.command_timeout));  // for later calls' steps
+  redisSetTimeout(c, to_timeval(settings_.command_timeout));  // round_trip lowers it as needed
+  slot.timeout_ms = settings_.command_timeout.count();
   slot.ctx = c;
   slot.generation = generation;
   slot.retry_after_ms = 0;
@@ -150,8 +163,7 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
 }
 
 std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& commands,
-                                              std::size_t hint) {
-  const auto deadline = steady::now() + settings_.command_timeout;
+                                              std::size_t hint, steady::time_point deadline) {
   const std::size_t n = slots_.size();
   for (std::size_t i = 0; i < n; ++i) {
     Slot& slot = *slots_[(hint + i) % n];
@@ -171,7 +183,7 @@ std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& co
     }
     Result result;
     result.replies.reserve(commands.size());
-    const outcome o = round_trip(slot.ctx, commands, deadline, &result.replies, fresh);
+    const outcome o = round_trip(slot.ctx, commands, deadline, &result.replies, &slot.timeout_ms);
     if (o == outcome::ok) {
       result.ok = true;
       return result;

@@ -10,8 +10,9 @@
 // concurrent callers share socket writes. Only reads come here: writes keep
 // their per-key order on the loop's connections.
 //
-// A call, connect and handshake included, takes at most the command timeout
-// (socket timeouts set to what is left); a connection that times out is
+// A call, connect and handshake included, ends by the caller's deadline
+// (receive timeouts brought down to what is left; a name lookup for a host
+// name is not bounded); a connection that times out is
 // closed, so a late reply is never read as another command's answer. At most
 // one connect per call; a connect that fails (then no retry for a second), or
 // an idle connection found closed by the server, hands the read to the loop.
@@ -49,8 +50,12 @@ class DirectPool {
 
   // The result of the pipeline, or nullopt when no direct connection could
   // take it (then nothing was sent).
-  std::optional<Result> try_execute(const std::vector<std::string>& commands, std::size_t hint);
+  // deadline: the caller's, for the whole call (connect included).
+  std::optional<Result> try_execute(const std::vector<std::string>& commands, std::size_t hint,
+                                    std::chrono::steady_clock::time_point deadline);
   void reset() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+  // Closes every connection and opens no more (RedisClient::stop).
+  void close_all();
 
   // Only GET, PTTL and EXISTS.
   static bool read_only(const std::vector<std::string>& commands);
@@ -61,6 +66,7 @@ class DirectPool {
     redisContext* ctx MC_GUARDED_BY(mu) = nullptr;
     std::uint64_t generation MC_GUARDED_BY(mu) = 0;
     std::int64_t retry_after_ms MC_GUARDED_BY(mu) = 0;
+    std::int64_t timeout_ms MC_GUARDED_BY(mu) = 0;  // the socket's receive timeout now
   };
   bool connect(Slot& slot, std::chrono::steady_clock::time_point deadline) MC_REQUIRES(slot.mu);
   static void close(Slot& slot) MC_REQUIRES(slot.mu);

@@ -59,6 +59,7 @@ RedisClient::~RedisClient() { stop(); }
 
 void RedisClient::stop() {
   if (stopped_.exchange(true)) return;
+  if (direct_) direct_->close_all();
   // Connections die on the loop thread; their pending callbacks fail batches.
   if (own_loop_) {
     loop_->post([this] {
@@ -111,6 +112,12 @@ bool RedisClient::wait_connected(std::chrono::milliseconds limit) const {
 }
 
 Result RedisClient::execute(std::vector<std::string> commands, std::size_t affinity) {
+  return execute(std::move(commands), affinity,
+                 std::chrono::steady_clock::now() + settings_.connection.command_timeout);
+}
+
+Result RedisClient::execute(std::vector<std::string> commands, std::size_t affinity,
+                            std::chrono::steady_clock::time_point deadline) {
   Result result;
   if (commands.empty()) {
     result.ok = true;
@@ -128,9 +135,11 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
   // blocking connection from this thread: two wake-ups instead of four (see
   // DirectPool). Under concurrency the loop's auto-pipelining serves better.
   if (direct_ && waiting_.load(std::memory_order_relaxed) == 0 && DirectPool::read_only(commands)) {
-    if (auto r = direct_->try_execute(commands, affinity == k_any ? 0 : affinity)) return *r;
+    if (auto r = direct_->try_execute(commands, affinity == k_any ? 0 : affinity, deadline)) {
+      return *r;
+    }
   }
-  const auto deadline = std::chrono::steady_clock::now() + settings_.connection.command_timeout;
+  // The loop gets what is left of the same deadline: one timeout per call.
   auto batch = std::make_shared<Batch>(std::move(commands), affinity, nullptr);
   if (!loop_->post([this, batch] { dispatch(batch); })) {
     result.error = "client stopped";
@@ -165,7 +174,11 @@ void RedisClient::submit(std::vector<std::string> commands, Callback done, std::
 }
 
 void RedisClient::dispatch(const std::shared_ptr<Batch>& batch) {
-  if (batch->result.done()) return;  // its caller gave up while it was queued
+  if (batch->result.done()) return;                // its caller gave up while it was queued
+  if (stopped_.load(std::memory_order_acquire)) {  // posted after stop()'s own task
+    batch->result.fail("client stopped");
+    return;
+  }
   Connection* conn = nullptr;
   if (batch->affinity != k_any && !conns_.empty()) {
     Connection* c = conns_[batch->affinity % conns_.size()].get();

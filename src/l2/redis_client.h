@@ -52,11 +52,17 @@ class RedisClient final : public CommandClient {
   // while it is up, so they reach Redis in the order they were sent (a
   // remove() never overtakes the async SET of the same key). k_any: any.
   Result execute(std::vector<std::string> commands, std::size_t affinity = k_any) override;
+  // The same, ending by `deadline` instead of one command timeout from now
+  // (a cluster read that already spent part of its time).
+  Result execute(std::vector<std::string> commands, std::size_t affinity,
+                 std::chrono::steady_clock::time_point deadline);
 
   // Sends without waiting. done runs exactly once: on the loop thread when the
   // replies arrive or the connection fails (a reply overdue by the command
-  // timeout fails the connection), or on the caller's thread when the
-  // pipeline cannot be sent at all. done must be quick and must not throw.
+  // timeout fails the connection, a client still making its first connects
+  // holds it until they end: at most the connect timeout), or on the
+  // caller's thread when the pipeline cannot be sent at all. done must be
+  // quick and must not throw.
   void submit(std::vector<std::string> commands, Callback done,
               std::size_t affinity = k_any) override;
 
@@ -69,6 +75,9 @@ class RedisClient final : public CommandClient {
   // Drops every connection and connects again at once (to wherever the
   // endpoint resolver now points: a sentinel failover).
   void reset_connections();
+  // The first connect attempts have not all ended yet; pipelines sent now
+  // wait for them (at most the connect timeout) instead of failing.
+  bool starting() const { return !first_attempts_done(); }
 
   EventLoop& loop() override { return *loop_; }
   const ClientSettings& settings() const { return settings_; }

@@ -34,7 +34,12 @@ std::optional<Endpoint> ask_one(const Endpoint& sentinel, const std::string& nam
 
 SentinelClient::SentinelClient(SentinelSettings settings) : settings_(std::move(settings)) {
   {
-    auto first = ask_sentinels();
+    // On a thread of the library's own, which ignores SIGPIPE (util/signals.h).
+    std::optional<Endpoint> first;
+    std::thread([&] {
+      util::block_sigpipe_in_this_thread();
+      first = ask_sentinels();
+    }).join();
     util::MutexLock lock(mu_);
     primary_ = std::move(first);
   }

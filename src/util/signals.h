@@ -1,10 +1,11 @@
 // util/signals.h — keeping SIGPIPE from killing the process.
 //
 // hiredis 0.14 writes with write(2): on a socket whose peer has gone, that
-// raises SIGPIPE, whose default action ends the process. The library's own
-// threads (event loop, cluster refresher, sentinel resolver) block SIGPIPE
-// for themselves, so such a write just fails with EPIPE; on callers' threads
-// the library sends with MSG_NOSIGNAL instead (DirectPool).
+// raises SIGPIPE, whose default action ends the process. Every hiredis write
+// happens on a thread of the library's own (event loop, cluster refresher,
+// sentinel resolver, the sentinel client's first question), which blocks
+// SIGPIPE for itself, so such a write just fails with EPIPE; on callers'
+// threads the library sends with send(MSG_NOSIGNAL) itself (DirectPool).
 #pragma once
 
 #include <signal.h>
