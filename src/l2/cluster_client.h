@@ -2,9 +2,10 @@
 //
 // The slot map comes from CLUSTER SLOTS, asked of the seed nodes (then of
 // the known primaries) by a refresher thread: at start, every
-// refresh_interval (every 250 ms while a primary cannot be reached), and soon after anything
-// suggests the map is stale (a MOVED, a node that cannot be reached, CLUSTERDOWN). Each primary
-// gets a RedisClient (pool_size connections) on one shared event loop.
+// refresh_interval (every 250 ms while a primary cannot be reached), and soon
+// after anything suggests the map is stale (a MOVED, a node that cannot be
+// reached, CLUSTERDOWN). Each primary gets a RedisClient (pool_size
+// connections) on one shared event loop.
 //
 // A pipeline is split by node: each command goes to the primary of its
 // key's slot, and a command without a key (PUBLISH) goes with the keyed
@@ -15,7 +16,11 @@
 // this way gets a client at once, and its commands wait for its first
 // connect); a keyless command of a redirected part is sent again after the
 // redirected commands. At most 5 redirect rounds per pipeline. A node that
-// serves no slot keeps its client while it can be reached.
+// serves no slot keeps its client while it is connecting or for 60 s after
+// a redirect named it; dropped clients are stopped and freed in stop().
+//
+// Routing and redirects: cluster_client.cc; the slot map, the refresher and
+// the node clients: cluster_topology.cc.
 //
 // Thread-safety: every public member from any thread. mu_ guards the
 // topology and the node table; the refresher never holds mu_ during I/O.
@@ -88,6 +93,8 @@ class ClusterClient final : public CommandClient {
   void refresher_main();
   bool refresh_once();
   Endpoint with_credentials(Endpoint ep) const;
+  static std::string node_name(const Endpoint& ep);  // "host:port"
+  static bool same_node(const Endpoint& a, const Endpoint& b);
 
   ClusterSettings settings_;
   std::unique_ptr<EventLoop> loop_;
