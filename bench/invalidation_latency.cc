@@ -21,12 +21,8 @@ using steady = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   std::unique_ptr<multicache::test::RedisServer> server;
-  std::string url = argc > 1 ? argv[1] : "";
+  const std::string url = multicache::test::url_or_private_server(argc > 1 ? argv[1] : "", &server);
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 2000;
-  if (url.empty()) {
-    server = std::make_unique<multicache::test::RedisServer>();
-    url = server->url();
-  }
   multicache::Options o;
   o.redis_url = url;
   o.key_prefix = "bench:inv:";

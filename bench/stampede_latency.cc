@@ -35,13 +35,9 @@ double percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   std::unique_ptr<multicache::test::RedisServer> server;
-  std::string url = argc > 1 ? argv[1] : "";
+  const std::string url = multicache::test::url_or_private_server(argc > 1 ? argv[1] : "", &server);
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 20;
   const int loader_ms = argc > 3 ? std::atoi(argv[3]) : 20;
-  if (url.empty()) {
-    server = std::make_unique<multicache::test::RedisServer>();
-    url = server->url();
-  }
   multicache::Options o;
   o.redis_url = url;
   o.key_prefix = "bench:stampede:";

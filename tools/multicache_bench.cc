@@ -258,13 +258,8 @@ int main(int argc, char** argv) {
   const Config cfg = parse(argc, argv);
   if (cfg.simulate) return simulate(cfg);
   std::unique_ptr<multicache::test::RedisServer> server;
-  std::string url = cfg.redis;
-  if (url.empty()) {
-    server = std::make_unique<multicache::test::RedisServer>();
-    url = server->url();
-  } else if (url == "none") {
-    url.clear();
-  }
+  const std::string url =
+      cfg.redis == "none" ? "" : multicache::test::url_or_private_server(cfg.redis, &server);
   multicache::Options o;
   o.redis_url = url;
   o.key_prefix = "mcbench:";

@@ -59,14 +59,8 @@ void ClusterClient::stop() {
 }
 
 Result ClusterClient::execute(std::vector<std::string> commands, std::size_t affinity) {
-  Result result;
-  if (commands.empty()) {
-    result.ok = true;
-    return result;
-  }
-  if (stopped_.load(std::memory_order_acquire)) {
-    result.error = "client stopped";
-    return result;
+  if (auto early = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
+    return *early;
   }
   // A read about one node: straight to its client (which may use a direct
   // connection); a redirect sends it down the general path below.
@@ -113,11 +107,8 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
 }
 
 void ClusterClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {
-  if (commands.empty() || stopped_.load(std::memory_order_acquire)) {
-    Result early;
-    early.ok = commands.empty();
-    if (!early.ok) early.error = "client stopped";
-    if (done) done(std::move(early));
+  if (auto early = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
+    if (done) done(std::move(*early));
     return;
   }
   auto op = std::make_shared<Op>(std::move(commands), affinity, std::move(done));

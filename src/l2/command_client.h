@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,17 @@ struct Result {
   std::string error;           // why not, when !ok
   std::vector<Reply> replies;  // one per command, when ok
 };
+
+// What execute()/submit() answer without sending anything: ok for an empty
+// pipeline, "client stopped" once stopped; nullopt when it must be sent.
+inline std::optional<Result> answer_without_sending(const std::vector<std::string>& commands,
+                                                    bool stopped) {
+  if (!commands.empty() && !stopped) return std::nullopt;
+  Result r;
+  r.ok = commands.empty();
+  if (!r.ok) r.error = "client stopped";
+  return r;
+}
 
 class CommandClient {
  public:

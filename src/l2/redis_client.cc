@@ -118,15 +118,10 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
 
 Result RedisClient::execute(std::vector<std::string> commands, std::size_t affinity,
                             std::chrono::steady_clock::time_point deadline) {
+  if (auto early = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
+    return *early;
+  }
   Result result;
-  if (commands.empty()) {
-    result.ok = true;
-    return result;
-  }
-  if (stopped_.load(std::memory_order_acquire)) {
-    result.error = "client stopped";
-    return result;
-  }
   if (!connected() && first_attempts_done()) {
     result.error = "not connected";
     return result;
@@ -153,10 +148,8 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
 
 void RedisClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {
   Result early;
-  if (commands.empty()) {
-    early.ok = true;
-  } else if (stopped_.load(std::memory_order_acquire)) {
-    early.error = "client stopped";
+  if (auto e = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
+    early = std::move(*e);
   } else if (!connected() && first_attempts_done()) {
     early.error = "not connected";
   } else {

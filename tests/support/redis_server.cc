@@ -221,6 +221,12 @@ void RedisServer::resume() {
   }
 }
 
+std::string url_or_private_server(std::string given, std::unique_ptr<RedisServer>* holder) {
+  if (!given.empty()) return given;
+  *holder = std::make_unique<RedisServer>();
+  return (*holder)->url();
+}
+
 RedisCli::RedisCli(const RedisServer& server, int db) {
   timeval tv{2, 0};
   ctx_ = redisConnectWithTimeout("127.0.0.1", server.port(), tv);

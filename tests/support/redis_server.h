@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,10 @@ class RedisServer {
   pid_t pid_ = -1;
   bool paused_ = false;
 };
+
+// For benchmark programs: `given` when it is a URL; when empty, starts a
+// private server into *holder and returns its URL.
+std::string url_or_private_server(std::string given, std::unique_ptr<RedisServer>* holder);
 
 // A blocking connection for test assertions. Throws std::runtime_error on
 // connection or protocol errors.

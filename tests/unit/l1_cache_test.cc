@@ -121,41 +121,6 @@ TEST(L1Cache, TooLargeIsRejectedAndDropsTheOlderCopy) {
   EXPECT_EQ(counters.rejected_too_large.load(), 1u);
 }
 
-TEST(L1Cache, BoundsHoldUnderConcurrentRandomChurn) {
-  l1::L1Counters counters;
-  constexpr std::size_t k_items = 1000;
-  constexpr std::size_t k_bytes = 256 * 1024;
-  l1::L1Cache c(k_items, k_bytes, &counters);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&c, t] {
-      std::mt19937 rng(t);
-      for (int i = 0; i < 20000; ++i) {
-        const std::string key = "k" + std::to_string(rng() % 5000);
-        const auto h = l1::L1Cache::hash(key);
-        switch (rng() % 4) {
-          case 0:
-            c.erase(key, h);
-            break;
-          case 1:
-            (void)find(c, key, 0);
-            break;
-          default:
-            c.insert_unconditionally(request(key, "v", 1'000'000, rng() % 2000), h, 0);
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_LE(c.items(), k_items);
-  EXPECT_LE(c.bytes(), k_bytes);
-  EXPECT_GT(c.items(), 0u);
-  EXPECT_GT(counters.evictions_bytes.load() + counters.evictions_size.load(), 0u);
-  c.clear();
-  EXPECT_EQ(c.items(), 0u);
-  EXPECT_EQ(c.bytes(), 0u);
-}
-
 TEST(L1OnlyCache, ExpiryFollowsTheInjectedClock) {
   auto clock = std::make_shared<ManualClock>();
   Cache cache({.clock = clock});

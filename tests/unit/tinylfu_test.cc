@@ -163,6 +163,7 @@ TEST_P(PolicyBounds, HoldUnderConcurrentChurn) {
   EXPECT_LE(c.items(), k_items);
   EXPECT_LE(c.bytes(), k_bytes);
   EXPECT_GT(c.items(), 0u);
+  EXPECT_GT(counters.evictions_bytes.load() + counters.evictions_size.load(), 0u);
   c.clear();
   EXPECT_EQ(c.items(), 0u);
   EXPECT_EQ(c.bytes(), 0u);
