@@ -1,7 +1,7 @@
 // l1/l1_cache.cc — see l1_cache.h for the design.
 //
 // Invariants (each shard, under its exclusive lock):
-//   - every Entry in map is in exactly one of its policy's rings, once, and
+//   - every Entry in the index is in exactly one of its policy's rings, once, and
 //     nothing else is;
 //   - items_ and bytes_ equal the sums over all shards of entries and charges
 //     (updated inside the same critical section that changes a shard);
@@ -39,7 +39,13 @@ L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* count
   mask_ = n - 1;
 }
 
-L1Cache::~L1Cache() = default;
+L1Cache::~L1Cache() {
+  for (auto& sp : shards_) {
+    Shard& s = *sp;
+    util::WriterLock lock(s.mu);
+    while (Entry* e = s.policy.any()) remove_locked(s, e);
+  }
+}
 
 template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
@@ -48,9 +54,9 @@ lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
   if (sketch_) sketch_->increment(hash);
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  auto it = s.map.find(KeyRef{key, hash});
-  if (it == s.map.end()) return lookup_result::miss;
-  Entry& e = it->second;
+  Entry* found = s.index.find(key, hash);
+  if (found == nullptr) return lookup_result::miss;
+  Entry& e = *found;
   if (e.expires_at_ns <= now_ns || e.ops != ops) return lookup_result::miss;
   if (!e.referenced.load(std::memory_order_relaxed)) {
     e.referenced.store(true, std::memory_order_relaxed);
@@ -80,10 +86,10 @@ bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
                                   std::int64_t grace_ns, detail::erased_value* out) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  auto it = s.map.find(KeyRef{key, hash});
-  if (it == s.map.end() || it->second.ops != ops) return false;
-  if (it->second.expires_at_ns + grace_ns <= now_ns) return false;
-  *out = it->second.value;
+  const Entry* e = s.index.find(key, hash);
+  if (e == nullptr || e->ops != ops) return false;
+  if (e->expires_at_ns + grace_ns <= now_ns) return false;
+  *out = e->value;
   return true;
 }
 
@@ -105,7 +111,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
                                    const FillToken* token, std::int64_t now_ns,
                                    bool bump_generation) {
   const std::size_t charge = req.key.size() + req.value_bytes + k_entry_overhead;
-  if (charge > max_bytes_) {
+  if (charge > max_bytes_ || req.key.size() > UINT32_MAX) {
     counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
     drop(req.key, hash);  // an older, smaller value must not survive the newer one
     return insert_result::too_large;
@@ -117,15 +123,13 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     if (token != nullptr && s.generation.load(std::memory_order_relaxed) != token->generation) {
       return insert_result::outdated;
     }
-    auto old = s.map.find(KeyRef{req.key, hash});
     segment seg = segment::window;  // a new key starts in the window
-    if (old != s.map.end()) {
-      seg = ShardPolicy::segment_of(&old->second);  // a replaced value keeps its place
-      remove_locked(s, &old->second);               // erases the map node too
+    if (Entry* old = s.index.find(req.key, hash)) {
+      seg = ShardPolicy::segment_of(old);  // a replaced value keeps its place
+      remove_locked(s, old);
     }
-    auto [it, inserted] = s.map.try_emplace(std::string(req.key));
-    Entry* raw = &it->second;
-    raw->key = &it->first;
+    s.index.reserve_one();  // may throw: before anything is created
+    Entry* raw = Entry::create(req.key);
     raw->hash = hash;
     raw->value = req.value;
     raw->ops = req.ops;
@@ -133,6 +137,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     raw->stale_at_ns = req.stale_at_ns;
     raw->charge = charge;
     raw->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
+    s.index.insert(raw);
     s.policy.insert_into(raw, seg);
     if (bump_generation) s.generation.fetch_add(1, std::memory_order_acq_rel);
     items_.fetch_add(1, std::memory_order_relaxed);
@@ -149,8 +154,8 @@ void L1Cache::remove_locked(Shard& s, Entry* e) {
   s.policy.remove(e);
   items_.fetch_sub(1, std::memory_order_relaxed);
   bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
-  auto it = s.map.find(KeyRef{*e->key, e->hash});
-  s.map.erase(it);  // frees e
+  s.index.erase(e);
+  Entry::destroy(e);
 }
 
 bool L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) {
@@ -197,17 +202,17 @@ void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
   Shard& s = shard_for(hash);
   util::WriterLock lock(s.mu);
   if (bump) s.generation.fetch_add(1, std::memory_order_acq_rel);
-  auto it = s.map.find(KeyRef{key, hash});
-  if (it == s.map.end()) return;
+  Entry* e = s.index.find(key, hash);
+  if (e == nullptr) return;
   counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
-  remove_locked(s, &it->second);
+  remove_locked(s, e);
 }
 
 void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  auto it = s.map.find(KeyRef{key, hash});
-  if (it != s.map.end()) it->second.refresh_claimed.store(false, std::memory_order_release);
+  Entry* e = s.index.find(key, hash);
+  if (e != nullptr) e->refresh_claimed.store(false, std::memory_order_release);
 }
 
 void L1Cache::clear() {
@@ -219,6 +224,7 @@ void L1Cache::clear() {
       counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
       remove_locked(s, e);
     }
+    s.index.clear();  // gives the table's memory back
   }
 }
 

@@ -1,8 +1,8 @@
 // l1/l1_cache.h — the in-process cache: sharded, bounded by items and bytes.
 //
 // Keys hash to one of a power-of-two number of shards. Each shard has a
-// shared mutex guarding its map and its eviction policy (shard_policy.h: one
-// CLOCK ring, or W-TinyLFU's window/probation/protected rings): hits take the
+// shared mutex guarding its index (flat_index.h), its entries and its eviction policy
+// (shard_policy.h: one CLOCK ring, or W-TinyLFU's window/probation/protected rings): hits take the
 // shared lock, copy the value out and set the entry's reference bit (plus, with
 // W-TinyLFU, count the key in a lock-free frequency sketch); inserts and
 // erases take the exclusive lock, and segment moves happen there. Item and byte totals are global
@@ -23,10 +23,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "l1/entry.h"
+#include "l1/flat_index.h"
 #include "l1/frequency_sketch.h"
 #include "l1/shard_policy.h"
 #include "util/hash.h"
@@ -126,29 +126,10 @@ class L1Cache {
   std::size_t shard_count() const { return shards_.size(); }
 
  private:
-  // Lookups carry the precomputed hash, so a key is hashed once per call.
-  struct KeyRef {
-    std::string_view key;
-    std::size_t hash;
-  };
-  struct KeyHash {
-    using is_transparent = void;
-    // Deliberately not noexcept: libstdc++ then stores each node's hash code
-    // in the node, so a lookup walking a bucket compares cached hashes
-    // instead of hashing every key it passes (and touching its bytes).
-    std::size_t operator()(const std::string& k) const { return util::StringHash{}(k); }
-    std::size_t operator()(const KeyRef& k) const noexcept { return k.hash; }
-  };
-  struct KeyEq {
-    using is_transparent = void;
-    bool operator()(const std::string& a, const std::string& b) const noexcept { return a == b; }
-    bool operator()(const KeyRef& a, const std::string& b) const noexcept { return a.key == b; }
-    bool operator()(const std::string& a, const KeyRef& b) const noexcept { return a == b.key; }
-  };
   struct Shard {
     explicit Shard(const FrequencySketch* sketch) : policy(sketch) {}
     mutable util::SharedMutex mu;
-    std::unordered_map<std::string, Entry, KeyHash, KeyEq> map MC_GUARDED_BY(mu);
+    FlatIndex index MC_GUARDED_BY(mu);
     ShardPolicy policy MC_GUARDED_BY(mu);
     std::atomic<std::uint64_t> generation{0};  // written under mu, read without
   };
@@ -161,7 +142,7 @@ class L1Cache {
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
-  // Unlinks and frees e; adjusts totals.
+  // Unlinks and destroys e; adjusts totals.
   void remove_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);
   // Evicts one victim from s; false if s is empty or only `keep` remains.
   bool evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) MC_REQUIRES(s.mu);
