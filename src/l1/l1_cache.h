@@ -53,7 +53,7 @@ enum class lookup_result { miss, hit, stale };  // stale: first stale reader; mu
 enum class insert_result { inserted, outdated, too_large, expired, rejected };
 
 // clock: CLOCK eviction. tinylfu: W-TinyLFU (see shard_policy.h), every
-// lookup counted in a FrequencySketch with a doorkeeper.
+// lookup counted in a FrequencySketch (with its doorkeeper).
 enum class policy { clock, tinylfu };
 
 struct FillToken {
