@@ -51,7 +51,19 @@ template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
                                  const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
                                  CopyFn copy) {
+  // The sketch's line loads while the index and the entry do; it is counted
+  // after the shard lock is released (whose locked instruction would
+  // otherwise wait for it).
+  if (sketch_) sketch_->prefetch(hash);
+  const lookup_result r = locked_find(key, hash, ops, now_ns, claim, copy);
   if (sketch_) sketch_->increment(hash);
+  return r;
+}
+
+template <class CopyFn>
+lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
+                                   const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
+                                   CopyFn copy) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
   Entry* found = s.index.find(key, hash);

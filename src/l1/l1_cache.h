@@ -139,6 +139,9 @@ class L1Cache {
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                           std::int64_t now_ns, bool claim, CopyFn copy);
+  template <class CopyFn>
+  lookup_result locked_find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                            std::int64_t now_ns, bool claim, CopyFn copy);
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
