@@ -41,6 +41,10 @@ struct Entry {
   Entry* prev = nullptr;
   Entry* next = nullptr;
 
+  // Entries start on a cache line: a hit reads the first line and the key,
+  // two lines, never three.
+  static constexpr std::align_val_t k_align{64};
+
   std::string_view key() const {
     return {reinterpret_cast<const char*>(this) + sizeof(Entry), key_size};
   }
@@ -48,7 +52,7 @@ struct Entry {
   // A new entry holding a copy of key (throws std::bad_alloc). Keys longer
   // than 4 GiB are refused earlier, by the byte bound.
   static Entry* create(std::string_view key) {
-    void* raw = ::operator new(sizeof(Entry) + key.size());
+    void* raw = ::operator new(sizeof(Entry) + key.size(), k_align);
     Entry* e = new (raw) Entry();
     e->key_size = static_cast<std::uint32_t>(key.size());
     if (!key.empty()) {
@@ -58,7 +62,7 @@ struct Entry {
   }
   static void destroy(Entry* e) noexcept {
     e->~Entry();
-    ::operator delete(static_cast<void*>(e));
+    ::operator delete(static_cast<void*>(e), k_align);
   }
 };
 
