@@ -17,10 +17,25 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo
 build-bench/bench/l1_bench --benchmark_min_time="$min_time" --benchmark_format=json \
   >"$out/l1.json" 2>/dev/null
+# Caffeine (Java) on the same workload, right after l1_bench: optional, never
+# a dependency. Debian: apt-get install default-jre-headless libcaffeine-java
+# (or scripts/install-deps.sh default-jre-headless libcaffeine-java).
+caffeine_jar=/usr/share/java/caffeine.jar
+caffeine_note="" caffeine_version=""
+: >"$out/caffeine.txt"
+if ! command -v java >/dev/null 2>&1 || [ ! -f "$caffeine_jar" ]; then
+  caffeine_note="Caffeine rows skipped: no java or no $caffeine_jar (apt-get install default-jre-headless libcaffeine-java)"
+elif ! java -cp "$caffeine_jar" bench/caffeine/CaffeineBench.java "$min_time" \
+  >"$out/caffeine.txt" 2>"$out/caffeine.err"; then
+  caffeine_note="Caffeine rows skipped: bench/caffeine/CaffeineBench.java failed: $(head -n1 "$out/caffeine.err")"
+else  # Debian's caffeine.jar links to caffeine-<version>.jar
+  caffeine_version=$(basename "$(readlink -f "$caffeine_jar")" .jar | sed -n 's/^caffeine-//p')
+fi
+export caffeine_note caffeine_version
 build-bench/bench/compression_bench --benchmark_min_time="$min_time" --benchmark_format=json \
   >"$out/compression.json" 2>/dev/null
-python3 - "$out/l1.json" "$out/compression.json" <<'PY'
-import json, sys
+python3 - "$out/l1.json" "$out/compression.json" "$out/caffeine.txt" <<'PY'
+import json, os, sys
 l1 = json.load(open(sys.argv[1]))["benchmarks"]
 rate = {}
 for b in l1:
@@ -43,7 +58,34 @@ for key, label in labels:
     f = lambda v: f"{v:.2f}" if v else "–"
     ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
     print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+# Caffeine lines: "caffeine_get threads=1 items_per_second=6.57e+06".
+for line in open(sys.argv[3]):
+    if not line.startswith("caffeine_"): continue
+    name, *fields = line.split()
+    kv = dict(x.split("=", 1) for x in fields)
+    rate[(name, int(kv["threads"]))] = float(kv["items_per_second"]) / 1e6
+caffeine = " ".join(filter(None, ["Caffeine", os.environ.get("caffeine_version")]))
+for key, label in [("caffeine_get", "`get(key, loader)`"), ("caffeine_get_if_present", "`getIfPresent(key)`")]:
+    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
+    if r1 is None and r2 is None: continue
+    ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
+    print(f"| baseline: {caffeine} {label} (Java) | {f(r1)} | {f(r2)} | {ratio} |")
 print()
+cg1, cg2 = rate.get(("caffeine_get", 1)), rate.get(("caffeine_get", 2))
+if cg1 or cg2:
+    print("Against Caffeine `get(key, loader)`, same run:")
+    print()
+    print("| ours / Caffeine | 1 thread | 2 threads |")
+    print("|---|---|---|")
+    for key, label in [("BM_multicache_string", "`get_or_load<std::string>`"),
+                       ("BM_multicache_shared", "`get_or_load_shared<User>`")]:
+        r1, r2 = rate.get((key, 1)), rate.get((key, 2))
+        q = lambda a, b: f"{a / b:.2f}×" if a and b else "–"
+        print(f"| {label} | {q(r1, cg1)} | {q(r2, cg2)} |")
+    print()
+else:
+    print(os.environ.get("caffeine_note") or "Caffeine rows skipped: no output from bench/caffeine/CaffeineBench.java")
+    print()
 comp = json.load(open(sys.argv[2]))["benchmarks"]
 row = {}
 for b in comp:
