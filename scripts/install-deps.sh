@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config make
-  libhiredis-dev libevent-dev libsnappy-dev nlohmann-json3-dev libcpp-httplib-dev
+  libhiredis-dev libevent-dev libsnappy-dev nlohmann-json3-dev libcpp-httplib-dev libxxhash-dev
   libgtest-dev libbenchmark-dev
   redis-server redis-tools
   prometheus curl
