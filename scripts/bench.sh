@@ -65,23 +65,26 @@ for line in open(sys.argv[3]):
     kv = dict(x.split("=", 1) for x in fields)
     rate[(name, int(kv["threads"]))] = float(kv["items_per_second"]) / 1e6
 caffeine = " ".join(filter(None, ["Caffeine", os.environ.get("caffeine_version")]))
-for key, label in [("caffeine_get", "`get(key, loader)`"), ("caffeine_get_if_present", "`getIfPresent(key)`")]:
+for key, label in [("caffeine_get", "`get(key, loader)`"), ("caffeine_get_if_present", "`getIfPresent(key)`"),
+                   ("caffeine_get_ttl", "`get(key, loader)` with `expireAfterWrite(1h)`, keys equal but not identical")]:
     r1, r2 = rate.get((key, 1)), rate.get((key, 2))
     if r1 is None and r2 is None: continue
     ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
     print(f"| baseline: {caffeine} {label} (Java) | {f(r1)} | {f(r2)} | {ratio} |")
 print()
 cg1, cg2 = rate.get(("caffeine_get", 1)), rate.get(("caffeine_get", 2))
+ct1, ct2 = rate.get(("caffeine_get_ttl", 1)), rate.get(("caffeine_get_ttl", 2))
 if cg1 or cg2:
-    print("Against Caffeine `get(key, loader)`, same run:")
+    print("Against Caffeine, same run (plain: size bound only, probed with the stored key objects;")
+    print("TTL: expireAfterWrite(1h) like every MultiCache entry, keys equal but not identical):")
     print()
-    print("| ours / Caffeine | 1 thread | 2 threads |")
-    print("|---|---|---|")
+    print("| ours / Caffeine | plain, 1 thread | plain, 2 threads | TTL, 1 thread | TTL, 2 threads |")
+    print("|---|---|---|---|---|")
     for key, label in [("BM_multicache_string", "`get_or_load<std::string>`"),
                        ("BM_multicache_shared", "`get_or_load_shared<User>`")]:
         r1, r2 = rate.get((key, 1)), rate.get((key, 2))
         q = lambda a, b: f"{a / b:.2f}×" if a and b else "–"
-        print(f"| {label} | {q(r1, cg1)} | {q(r2, cg2)} |")
+        print(f"| {label} | {q(r1, cg1)} | {q(r2, cg2)} | {q(r1, ct1)} | {q(r2, ct2)} |")
     print()
 else:
     print(os.environ.get("caffeine_note") or "Caffeine rows skipped: no output from bench/caffeine/CaffeineBench.java")

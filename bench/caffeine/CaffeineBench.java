@@ -11,7 +11,11 @@
 // ForkJoinPool.commonPool()).
 //
 // Cases: caffeine_get = cache.get(key, k -> VALUE), the get_or_load of a hit;
-// caffeine_get_if_present = cache.getIfPresent(key). Each runs at 1 and 2
+// caffeine_get_if_present = cache.getIfPresent(key); caffeine_get_ttl = get
+// on a cache that also has expireAfterWrite(1 h), as every MultiCache entry
+// has a TTL, probed with keys that are equal to, not the same objects as, the
+// stored ones (so equals() compares the bytes, as the C++ side must; Java
+// still caches each key's hashCode, which C++ recomputes). Each runs at 1 and 2
 // threads: a warm-up (JIT) of WARMUP seconds, then SECONDS of wall time;
 // items_per_second is total ops across threads / wall time.
 //
@@ -25,6 +29,7 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 public class CaffeineBench {
@@ -34,8 +39,9 @@ public class CaffeineBench {
   static final Function<String, String> LOADER = k -> VALUE;  // never called: every read hits
 
   static String[] keys;
+  static String[] keys_stored;  // the cache's own key objects
+  static String[] keys_equal;   // equal copies, for caffeine_get_ttl
   static int[] trace;
-  static Cache<String, String> cache;
   static volatile boolean stop;
   static volatile long sink;  // keeps the reads from being optimized away
 
@@ -62,7 +68,7 @@ public class CaffeineBench {
   }
 
   // One thread's loop, as l1_bench's run(): start at thread * 7919, walk the trace.
-  static long work(int thread, boolean ifPresent) {
+  static long work(int thread, boolean ifPresent, Cache<String, String> cache) {
     int i = thread * 7919;
     long ops = 0, acc = 0;
     while (!stop) {
@@ -78,13 +84,14 @@ public class CaffeineBench {
   }
 
   // Runs `threads` threads for `seconds` of wall time; returns total ops/s.
-  static double measure(int threads, boolean ifPresent, double seconds) throws Exception {
+  static double measure(int threads, boolean ifPresent, Cache<String, String> cache,
+      double seconds) throws Exception {
     long[] ops = new long[threads];
     Thread[] ts = new Thread[threads];
     stop = false;
     for (int t = 0; t < threads; ++t) {
       final int id = t;
-      ts[t] = new Thread(() -> ops[id] = work(id, ifPresent));
+      ts[t] = new Thread(() -> ops[id] = work(id, ifPresent, cache));
     }
     long start = System.nanoTime();
     for (Thread t : ts) t.start();
@@ -98,18 +105,30 @@ public class CaffeineBench {
   public static void main(String[] args) throws Exception {
     double seconds = args.length > 0 ? Double.parseDouble(args[0].replaceAll("s$", "")) : 3;
     double warmup = args.length > 1 ? Double.parseDouble(args[1]) : 2;
-    keys = new String[KEYS];
-    for (int i = 0; i < KEYS; ++i) keys[i] = String.format("user:profile:%07d", i);
+    keys_stored = new String[KEYS];
+    keys_equal = new String[KEYS];
+    for (int i = 0; i < KEYS; ++i) {
+      keys_stored[i] = String.format("user:profile:%07d", i);
+      keys_equal[i] = new String(keys_stored[i]);
+    }
     trace = zipfTrace(KEYS, 0.99, TRACE, 42);
-    cache = Caffeine.newBuilder().maximumSize(2 * KEYS).build();
-    for (String k : keys) cache.put(k, VALUE);
+    Cache<String, String> plain = Caffeine.newBuilder().maximumSize(2 * KEYS).build();
+    Cache<String, String> ttl =
+        Caffeine.newBuilder().maximumSize(2 * KEYS).expireAfterWrite(1, TimeUnit.HOURS).build();
+    for (String k : keys_stored) {
+      plain.put(k, VALUE);
+      ttl.put(k, VALUE);
+    }
 
-    for (boolean ifPresent : new boolean[] {false, true}) {
+    String[] names = {"caffeine_get", "caffeine_get_if_present", "caffeine_get_ttl"};
+    for (String name : names) {
+      boolean ifPresent = name.equals("caffeine_get_if_present");
+      Cache<String, String> cache = name.equals("caffeine_get_ttl") ? ttl : plain;
+      keys = name.equals("caffeine_get_ttl") ? keys_equal : keys_stored;
       for (int threads = 1; threads <= 2; ++threads) {
-        measure(threads, ifPresent, warmup);
-        double rate = measure(threads, ifPresent, seconds);
-        System.out.printf("%s threads=%d items_per_second=%.3e%n",
-            ifPresent ? "caffeine_get_if_present" : "caffeine_get", threads, rate);
+        measure(threads, ifPresent, cache, warmup);
+        double rate = measure(threads, ifPresent, cache, seconds);
+        System.out.printf("%s threads=%d items_per_second=%.3e%n", name, threads, rate);
       }
     }
   }
