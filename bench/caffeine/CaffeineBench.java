@@ -15,7 +15,8 @@
 // on a cache that also has expireAfterWrite(1 h), as every MultiCache entry
 // has a TTL, probed with keys that are equal to, not the same objects as, the
 // stored ones (so equals() compares the bytes, as the C++ side must; Java
-// still caches each key's hashCode, which C++ recomputes). Each runs at 1 and 2
+// still caches each key's hashCode, which C++ recomputes), each key holding
+// its own value object (in the plain case all share one String). Each runs at 1 and 2
 // threads: a warm-up (JIT) of WARMUP seconds, then SECONDS of wall time;
 // items_per_second is total ops across threads / wall time.
 //
@@ -117,7 +118,7 @@ public class CaffeineBench {
         Caffeine.newBuilder().maximumSize(2 * KEYS).expireAfterWrite(1, TimeUnit.HOURS).build();
     for (String k : keys_stored) {
       plain.put(k, VALUE);
-      ttl.put(k, VALUE);
+      ttl.put(k, new String(VALUE.toCharArray()));  // its own value, as each C++ entry has
     }
 
     String[] names = {"caffeine_get", "caffeine_get_if_present", "caffeine_get_ttl"};
