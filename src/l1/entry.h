@@ -42,7 +42,7 @@ struct Entry {
   Entry* next = nullptr;
 
   // Entries start on a cache line: a hit reads the first line and the key,
-  // two lines, never three.
+  // two lines for keys of up to 48 bytes.
   static constexpr std::align_val_t k_align{64};
 
   std::string_view key() const {
@@ -66,8 +66,17 @@ struct Entry {
   }
 };
 
-// Bytes charged per entry on top of key and value: the entry itself, its share
-// of the index and the shared_ptr control block of the value.
-inline constexpr std::size_t k_entry_overhead = sizeof(Entry) + 64;
+// Memory an entry of this key takes from the heap, charged against the byte
+// bound together with its value's bytes: the aligned allocation of the entry
+// and its key (whole cache lines), the allocator's alignment slack (glibc
+// leaves about 48 bytes of gaps per 64-byte-aligned block), the entry's share
+// of its shard's index (a 64-byte bucket per 7 slots, 40-80% full) and the
+// value's shared_ptr control block.
+inline constexpr std::size_t entry_charge(std::size_t key_size) {
+  constexpr std::size_t line = 64, slack = 64, index_share = 24, control_block = 32;
+  return (sizeof(Entry) + key_size + line - 1) / line * line + slack + index_share + control_block;
+}
+// The least any entry is charged (an empty key, an empty value).
+inline constexpr std::size_t k_entry_overhead = entry_charge(0);
 
 }  // namespace multicache::l1

@@ -69,6 +69,11 @@ class FrequencySketch {
 
   std::size_t sample_size() const { return sample_size_; }
 
+  // Halves every counter and clears the doorkeeper now (what reaching
+  // sample_size() additions does); for tests. Not concurrent with increments'
+  // own aging: call it while no other thread uses the sketch.
+  void age_now() { age(); }
+
  private:
   struct alignas(64) Block {
     std::atomic<std::uint8_t> counters[32];  // two 4-bit counters per byte, low nibble first
@@ -113,7 +118,10 @@ class FrequencySketch {
     std::size_t total = 0;
     for (const Stripe& st : additions_) total += st.n.load(std::memory_order_relaxed);
     if (total < sample_size_ || aging_.exchange(true, std::memory_order_acquire)) return;
-    age();
+    // Another thread may have aged between the sum and the exchange: count again.
+    total = 0;
+    for (const Stripe& st : additions_) total += st.n.load(std::memory_order_relaxed);
+    if (total >= sample_size_) age();
     aging_.store(false, std::memory_order_release);
   }
   static std::size_t stripe_index() {

@@ -122,7 +122,7 @@ insert_result L1Cache::insert_unconditionally(const InsertRequest& req, std::uin
 insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
                                    const FillToken* token, std::int64_t now_ns,
                                    bool bump_generation) {
-  const std::size_t charge = req.key.size() + req.value_bytes + k_entry_overhead;
+  const std::size_t charge = entry_charge(req.key.size()) + req.value_bytes;
   if (charge > max_bytes_ || req.key.size() > UINT32_MAX) {
     counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
     drop(req.key, hash);  // an older, smaller value must not survive the newer one
@@ -135,6 +135,8 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     if (token != nullptr && s.generation.load(std::memory_order_relaxed) != token->generation) {
       return insert_result::outdated;
     }
+    // Before anything below can throw: a failed write still outdates older fills.
+    if (bump_generation) s.generation.fetch_add(1, std::memory_order_acq_rel);
     segment seg = segment::window;  // a new key starts in the window
     if (Entry* old = s.index.find(req.key, hash)) {
       seg = ShardPolicy::segment_of(old);  // a replaced value keeps its place
@@ -151,7 +153,6 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     raw->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
     s.index.insert(raw);
     s.policy.insert_into(raw, seg);
-    if (bump_generation) s.generation.fetch_add(1, std::memory_order_acq_rel);
     items_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(charge, std::memory_order_relaxed);
     while (over_limits() && evict_one_locked(s, raw, now_ns)) {

@@ -29,7 +29,9 @@ class MC_CAPABILITY("mutex") Mutex {
 // away, and wait for the readers inside to leave. Waiting blocks on the word
 // (C++20 atomic wait: a futex on Linux); only the last reader leaving while a
 // writer waits, and a writer leaving, notify. Writer-preferring: a stream of
-// readers cannot starve a writer.
+// readers cannot starve a writer. Not recursive: a thread holding the shared
+// lock must not take it again (with a writer waiting in between, it would
+// wait for itself).
 class MC_CAPABILITY("shared_mutex") SharedMutex {
  public:
   void lock() MC_ACQUIRE() {

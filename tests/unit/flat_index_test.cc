@@ -100,6 +100,22 @@ TEST_F(FlatIndexTest, RandomChurnMatchesAMap) {
   }
 }
 
+// 400 keys of one hash: the first buckets' overflow counts saturate (255).
+// Erasing one key at a time, every other key must still be found after each
+// erase — a saturated count must stay saturated, not count down.
+TEST_F(FlatIndexTest, SaturatedOverflowCountsStayCorrectWhileDraining) {
+  std::vector<std::pair<std::string, std::uint64_t>> universe;
+  for (int i = 0; i < 400; ++i) {
+    universe.emplace_back("same-" + std::to_string(i), 99);
+    add(universe.back().first, 99);
+  }
+  check(universe);
+  for (const auto& [key, hash] : universe) {
+    remove(key);
+    check(universe);
+  }
+}
+
 TEST_F(FlatIndexTest, GrowsPastManyBucketsAndClears) {
   std::vector<std::pair<std::string, std::uint64_t>> universe;
   for (int i = 0; i < 20000; ++i) {

@@ -2,6 +2,7 @@
 #include "l1/l1_cache.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <condition_variable>
 #include <multicache/multicache.hpp>
@@ -42,6 +43,33 @@ TEST(L1Cache, HitMissAndExpiry) {
   EXPECT_EQ(find(c, "a", 99), "1");
   EXPECT_EQ(find(c, "a", 100), std::nullopt);  // expired at its deadline
   EXPECT_EQ(find(c, "b", 0), std::nullopt);
+}
+
+// The byte bound must count what entries really take from the heap (glibc's
+// in-use bytes, chunk headers and alignment included), or a cache bounded to
+// N bytes uses more. Skipped under sanitizers, whose allocators replace glibc's.
+TEST(L1Cache, ChargesAtLeastTheHeapItsEntriesUse) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizer allocator: mallinfo2 does not see it";
+#else
+  constexpr int k_entries = 50000;
+  std::vector<std::string> keys;
+  for (int i = 0; i < k_entries; ++i) keys.push_back("user:profile:" + std::to_string(1000000 + i));
+  l1::L1Counters counters;
+  const std::size_t before = mallinfo2().uordblks;
+  {
+    l1::L1Cache c(2 * k_entries, std::size_t{1} << 32, &counters);
+    for (const auto& k : keys) {
+      auto r = request(k, "8 chars!", 1000);
+      r.value_bytes = string_ops()->size_of(r.value.get(), 8);
+      c.insert_unconditionally(r, l1::L1Cache::hash(k), 0);
+    }
+    const std::size_t used = mallinfo2().uordblks - before;
+    EXPECT_GE(c.bytes(), used) << "charged " << c.bytes() / k_entries << " bytes per entry, heap "
+                               << used / k_entries;
+    EXPECT_LE(c.bytes(), used * 3 / 2) << c.bytes() / k_entries << " vs " << used / k_entries;
+  }
+#endif
 }
 
 TEST(L1Cache, OtherTypeIsAMiss) {

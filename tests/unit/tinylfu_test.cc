@@ -69,6 +69,20 @@ TEST(FrequencySketch, NeverUnderCountsBeforeAging) {
   }
 }
 
+// Aging halves each 4-bit counter on its own: a saturated neighbour in the
+// same byte must not shift a bit into it.
+TEST(FrequencySketch, AgingHalvesEachCounterOnItsOwn) {
+  FrequencySketch s(4);  // 4 blocks: 200 keys saturate nearly every counter
+  for (std::size_t k = 0; k < 200; ++k) {
+    for (int i = 0; i < 20; ++i) s.increment(k);
+  }
+  s.age_now();
+  for (std::size_t k = 0; k < 200; ++k) {
+    // At most 15 before, so at most 7 after; the doorkeeper was cleared.
+    ASSERT_LE(s.estimate(k), 7) << k;
+  }
+}
+
 TEST(TinyLfu, AOneHitNewcomerIsCachedThenLosesAdmission) {
   L1Counters counters;
   L1Cache c(4, std::size_t{1} << 30, &counters, policy::tinylfu);  // one shard
