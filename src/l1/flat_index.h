@@ -18,6 +18,7 @@
 // under its exclusive lock.
 #pragma once
 
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +33,9 @@ namespace multicache::l1 {
 
 class FlatIndex {
  public:
-  FlatIndex() : buckets_(std::make_unique<Bucket[]>(k_min_buckets)), mask_(k_min_buckets - 1) {}
+  FlatIndex() : buckets_(std::make_unique<Bucket[]>(k_min_buckets)), mask_(k_min_buckets - 1) {
+    publish();
+  }
 
   std::size_t size() const { return size_; }
 
@@ -45,11 +48,25 @@ class FlatIndex {
       const Bucket& b = buckets_[i];
       for (std::uint64_t m = matches(b, want); m != 0; m &= m - 1) {
         Entry* e = b.slots[static_cast<unsigned>(std::countr_zero(m)) / 8];
-        if (e->hash == hash && e->key() == key) return e;
+        // The key's line loads together with the header's, not after it.
+        __builtin_prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry));
+        if (e->hash != hash) continue;
+        __builtin_prefetch(e->value.get());  // the caller reads the value next
+        if (e->key() == key) return e;
       }
       if (b.overflow == 0) return nullptr;
     }
     return nullptr;
+  }
+
+  // Starts loading the key's home bucket. Safe without the shard's lock: it
+  // reads the table's address and size from atomics and only prefetches, which
+  // never faults, even on a table a concurrent rehash just replaced.
+  void prefetch(std::uint64_t hash) const {
+    const std::uintptr_t base = published_buckets_.load(std::memory_order_relaxed);
+    const std::size_t mask = published_mask_.load(std::memory_order_relaxed);
+    __builtin_prefetch(
+        reinterpret_cast<const void*>(base + (util::mix_hash(hash) & mask) * sizeof(Bucket)));
   }
 
   // Makes room for one more entry, so that the next insert cannot throw.
@@ -91,6 +108,7 @@ class FlatIndex {
     buckets_ = std::make_unique<Bucket[]>(k_min_buckets);
     mask_ = k_min_buckets - 1;
     size_ = 0;
+    publish();
   }
 
  private:
@@ -148,11 +166,22 @@ class FlatIndex {
     }
     buckets_ = std::move(fresh);
     mask_ = mask;
+    publish();
+  }
+
+  void publish() {
+    published_buckets_.store(reinterpret_cast<std::uintptr_t>(buckets_.get()),
+                             std::memory_order_relaxed);
+    published_mask_.store(mask_, std::memory_order_relaxed);
   }
 
   std::unique_ptr<Bucket[]> buckets_;
   std::size_t mask_;  // bucket count - 1 (a power of two)
   std::size_t size_ = 0;
+  // Copies of the table's address and mask for prefetch(), which runs
+  // without the lock; they may be momentarily out of step with each other.
+  std::atomic<std::uintptr_t> published_buckets_{0};
+  std::atomic<std::size_t> published_mask_{0};
 };
 
 }  // namespace multicache::l1

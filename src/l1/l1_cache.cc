@@ -51,10 +51,11 @@ template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
                                  const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
                                  CopyFn copy) {
-  // The sketch's line loads while the index and the entry do; it is counted
-  // after the shard lock is released (whose locked instruction would
-  // otherwise wait for it).
+  // The sketch's line and the key's bucket start loading before the shard
+  // lock is taken (its locked instruction would otherwise wait for them);
+  // the sketch is counted after the lock is released.
   if (sketch_) sketch_->prefetch(hash);
+  shard_for(hash).prefetch(hash);
   const lookup_result r = locked_find(key, hash, ops, now_ns, claim, copy);
   if (sketch_) sketch_->increment(hash);
   return r;

@@ -130,6 +130,9 @@ class L1Cache {
     explicit Shard(const FrequencySketch* sketch) : policy(sketch) {}
     mutable util::SharedMutex mu;
     FlatIndex index MC_GUARDED_BY(mu);
+    // Starts loading the key's bucket; needs no lock (FlatIndex::prefetch
+    // reads only atomics and never dereferences).
+    void prefetch(std::uint64_t hash) const MC_NO_THREAD_SAFETY_ANALYSIS { index.prefetch(hash); }
     ShardPolicy policy MC_GUARDED_BY(mu);
     std::atomic<std::uint64_t> generation{0};  // written under mu, read without
   };
