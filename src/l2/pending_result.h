@@ -32,12 +32,12 @@ class PendingResult {
       if (done_) return;
       done_ = true;
       error_ = std::move(why);
-      cv_.notify_all();
-      if (!on_done_) return;
-      cb = std::move(on_done_);
-      r.error = error_;
+      if (on_done_) {
+        cb = std::move(on_done_);
+        r.error = error_;
+      }
     }
-    cb(std::move(r));
+    finish(std::move(cb), std::move(r));
   }
 
   // Stores reply i; the last one completes the result.
@@ -50,13 +50,13 @@ class PendingResult {
       replies_[i] = std::move(reply);
       if (--remaining_ != 0) return;
       done_ = true;
-      cv_.notify_all();
-      if (!on_done_) return;
-      cb = std::move(on_done_);
-      r.ok = true;
-      r.replies = std::move(replies_);
+      if (on_done_) {
+        cb = std::move(on_done_);
+        r.ok = true;
+        r.replies = std::move(replies_);
+      }
     }
-    cb(std::move(r));
+    finish(std::move(cb), std::move(r));
   }
 
   bool done() const {
@@ -84,6 +84,18 @@ class PendingResult {
   }
 
  private:
+  // After done_ is set: wakes the waiter, or runs the callback. The wake-up
+  // comes after the lock is released, so the waiter does not wake only to
+  // block on mu_ again (two context switches instead of one). The caller of
+  // set()/fail() holds a reference to this object, so it outlives the call.
+  void finish(CommandClient::Callback cb, Result r) {
+    if (cb) {
+      cb(std::move(r));
+    } else {
+      cv_.notify_all();
+    }
+  }
+
   mutable util::Mutex mu_;
   util::CondVar cv_;
   std::vector<Reply> replies_ MC_GUARDED_BY(mu_);
