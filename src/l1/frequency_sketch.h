@@ -27,6 +27,7 @@
 #include <memory>
 
 #include "util/hash.h"
+#include "util/thread_stripe.h"
 
 namespace multicache::l1 {
 
@@ -113,7 +114,7 @@ class FrequencySketch {
     return false;
   }
   void added() {
-    std::atomic<std::size_t>& n = additions_[stripe_index()].n;
+    std::atomic<std::size_t>& n = additions_[util::thread_stripe() % k_stripes].n;
     if ((n.fetch_add(1, std::memory_order_relaxed) + 1) % 32 != 0) return;
     std::size_t total = 0;
     for (const Stripe& st : additions_) total += st.n.load(std::memory_order_relaxed);
@@ -123,11 +124,6 @@ class FrequencySketch {
     for (const Stripe& st : additions_) total += st.n.load(std::memory_order_relaxed);
     if (total >= sample_size_) age();
     aging_.store(false, std::memory_order_release);
-  }
-  static std::size_t stripe_index() {
-    static std::atomic<std::size_t> next{0};
-    thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed) % k_stripes;
-    return index;
   }
   void age() {
     for (std::size_t i = 0; i < blocks_; ++i) {

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "util/thread_stripe.h"
+
 namespace multicache::metrics {
 
 class StripedCounter {
@@ -26,11 +28,7 @@ class StripedCounter {
   struct alignas(64) Slot {
     std::atomic<std::uint64_t> v{0};
   };
-  static std::size_t slot_index() {
-    static std::atomic<std::size_t> next{0};
-    thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed) % 16;
-    return index;
-  }
+  static std::size_t slot_index() { return util::thread_stripe() % 16; }
   std::array<Slot, 16> slots_;
 };
 

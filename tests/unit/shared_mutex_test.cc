@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -66,9 +67,12 @@ TEST(SharedMutex, ReadersShareIt) {
       int m = most.load();
       while (n > m && !most.compare_exchange_weak(m, n)) {
       }
-      // Stay until all four are in at once (bounded, so a broken lock fails
-      // the expectation below instead of hanging).
-      for (int i = 0; i < 2000 && most.load() < 4; ++i) std::this_thread::yield();
+      // Stay until all four are in at once (bounded by time, so a broken lock
+      // fails the expectation below instead of hanging).
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (most.load() < 4 && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::yield();
+      }
       inside.fetch_sub(1);
     });
   }
