@@ -5,7 +5,7 @@
 //     nothing else is;
 //   - items_ and bytes_ equal the sums over all shards of entries and charges
 //     (updated inside the same critical section that changes a shard);
-//   - generation only grows.
+//   - generations only grow.
 #include "l1/l1_cache.h"
 
 #include <algorithm>
@@ -37,6 +37,7 @@ L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* count
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(sketch_.get()));
   mask_ = n - 1;
+  generations_ = std::make_unique<std::atomic<std::uint64_t>[]>(k_generation_slots);
 }
 
 L1Cache::~L1Cache() {
@@ -107,7 +108,7 @@ bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
 }
 
 FillToken L1Cache::fill_token(std::uint64_t hash) const {
-  return FillToken{shard_for(hash).generation.load(std::memory_order_acquire)};
+  return FillToken{generation_for(hash).load(std::memory_order_acquire)};
 }
 
 insert_result L1Cache::insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
@@ -133,11 +134,12 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   Shard& s = shard_for(hash);
   {
     util::WriterLock lock(s.mu);
-    if (token != nullptr && s.generation.load(std::memory_order_relaxed) != token->generation) {
+    std::atomic<std::uint64_t>& generation = generation_for(hash);
+    if (token != nullptr && generation.load(std::memory_order_acquire) != token->generation) {
       return insert_result::outdated;
     }
     // Before anything below can throw: a failed write still outdates older fills.
-    if (bump_generation) s.generation.fetch_add(1, std::memory_order_acq_rel);
+    if (bump_generation) generation.fetch_add(1, std::memory_order_acq_rel);
     segment seg = segment::window;  // a new key starts in the window
     if (Entry* old = s.index.find(req.key, hash)) {
       seg = ShardPolicy::segment_of(old);  // a replaced value keeps its place
@@ -215,7 +217,7 @@ void L1Cache::drop(std::string_view key, std::uint64_t hash) { erase_impl(key, h
 void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
   Shard& s = shard_for(hash);
   util::WriterLock lock(s.mu);
-  if (bump) s.generation.fetch_add(1, std::memory_order_acq_rel);
+  if (bump) generation_for(hash).fetch_add(1, std::memory_order_acq_rel);
   Entry* e = s.index.find(key, hash);
   if (e == nullptr) return;
   counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
@@ -230,10 +232,14 @@ void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {
 }
 
 void L1Cache::clear() {
+  // Every slot first: a fill that inserts before its shard is swept below is
+  // swept with it; one that inserts after finds its generation moved.
+  for (std::size_t i = 0; i < k_generation_slots; ++i) {
+    generations_[i].fetch_add(1, std::memory_order_acq_rel);
+  }
   for (auto& sp : shards_) {
     Shard& s = *sp;
     util::WriterLock lock(s.mu);
-    s.generation.fetch_add(1, std::memory_order_acq_rel);
     while (Entry* e = s.policy.any()) {
       counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
       remove_locked(s, e);

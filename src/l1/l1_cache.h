@@ -9,10 +9,14 @@
 // atomics; an insert evicts from its own shard, then from the others, until both bounds hold again,
 // so once concurrent inserts finish, both bounds hold exactly.
 //
-// Fill race protection: every shard has a generation, bumped by erase() and
-// clear(). A filler takes fill_token() before it starts reading L2 or the
-// loader and passes it to insert(), which refuses the value if the generation
-// moved meanwhile (an invalidation may have arrived for this key).
+// Fill race protection: a table of k_generation_slots generations, one per
+// slice of the hash space, bumped by erase() (the key's slot) and clear()
+// (every slot). A filler takes fill_token() before it starts reading L2 or the
+// loader and passes it to insert(), which refuses the value if the key's
+// generation moved meanwhile (an invalidation may have arrived for this key).
+// Refusals are exact for the key and rare for others: an invalidation of an
+// unrelated key outdates a fill only when both land in the same of the 4096
+// slots, so invalidation traffic does not keep loaded values out of the cache.
 //
 // Thread-safe. Values are immutable once inserted.
 #pragma once
@@ -97,13 +101,15 @@ class L1Cache {
   bool find_expired_within(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                            std::int64_t now_ns, std::int64_t grace_ns, detail::erased_value* out);
 
+  // Generation slots: a power of two, so 32 KB of counters whatever the size.
+  static constexpr std::size_t k_generation_slots = 4096;
   FillToken fill_token(std::uint64_t hash) const;
 
   // Inserts or replaces. Stores nothing when the token is outdated (an
-  // invalidation hit the shard since the token was taken), when the entry
+  // invalidation hit the key's generation slot since the token was taken), when the entry
   // alone exceeds the byte bound (an older copy is dropped then), or when it
   // is already expired.
-  // bump_generation: afterwards, outdate every other token of the shard (the
+  // bump_generation: afterwards, outdate every other token of the key (the
   // caller's own write: no fill that started before it may land after it).
   insert_result insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
                        std::int64_t now_ns, bool bump_generation = false);
@@ -111,7 +117,7 @@ class L1Cache {
   insert_result insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
                                        std::int64_t now_ns);
 
-  // Removes the key if present and bumps its shard's generation either way.
+  // Removes the key if present and bumps its generation either way.
   void erase(std::string_view key, std::uint64_t hash);
   // Removes the key if present, leaving the generation alone (for dropping a
   // value this instance itself knows is outdated).
@@ -134,8 +140,16 @@ class L1Cache {
     // reads only atomics and never dereferences).
     void prefetch(std::uint64_t hash) const MC_NO_THREAD_SAFETY_ANALYSIS { index.prefetch(hash); }
     ShardPolicy policy MC_GUARDED_BY(mu);
-    std::atomic<std::uint64_t> generation{0};  // written under mu, read without
   };
+
+  // The key's slot: the raw hash's low bits (shard_index() uses the mixed
+  // hash's high bits), so the keys of one shard spread over all slots. Only grows. Bumped for a key
+  // under its shard's exclusive lock (and checked under it by insert), so a
+  // key's bump and its fills' checks are ordered by that lock; clear() bumps
+  // every slot before it takes the shards' locks.
+  std::atomic<std::uint64_t>& generation_for(std::uint64_t hash) const {
+    return generations_[hash & (k_generation_slots - 1)];
+  }
 
   std::size_t shard_index(std::uint64_t hash) const { return (util::mix_hash(hash) >> 48) & mask_; }
   Shard& shard_for(std::uint64_t hash) const { return *shards_[shard_index(hash)]; }
@@ -160,7 +174,8 @@ class L1Cache {
   L1Counters* const counters_;
   std::unique_ptr<FrequencySketch> sketch_;  // tinylfu only; thread-safe itself
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::uint64_t mask_ = 0;  // see shard_index()
+  std::unique_ptr<std::atomic<std::uint64_t>[]> generations_;  // see generation_for()
+  std::uint64_t mask_ = 0;                                     // see shard_index()
   std::atomic<std::size_t> items_{0};
   std::atomic<std::size_t> bytes_{0};
 };

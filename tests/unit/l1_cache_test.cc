@@ -118,6 +118,27 @@ TEST(L1Cache, FillTokenIsRefusedAfterAnInvalidation) {
   EXPECT_EQ(c.insert(request("k", "x", 100), h, token, 0), l1::insert_result::outdated);
 }
 
+TEST(L1Cache, AnInvalidationOfAnotherKeyDoesNotOutdateAFill) {
+  l1::L1Counters counters;
+  l1::L1Cache c(16, 1 << 20, &counters);  // one shard: every key shares it
+  ASSERT_EQ(c.shard_count(), 1u);
+  const auto h = l1::L1Cache::hash("k");
+  // Any other key will do unless it shares k's generation slot (1 in 4096).
+  int found = 0;
+  for (int i = 0; found < 20 && i < 1000; ++i) {
+    const std::string other = "other" + std::to_string(i);
+    const auto oh = l1::L1Cache::hash(other);
+    const auto slots = l1::L1Cache::k_generation_slots;
+    if (oh % slots == h % slots) continue;
+    ++found;
+    const l1::FillToken token = c.fill_token(h);
+    c.erase(other, oh);  // someone else's key is invalidated during the fill
+    EXPECT_EQ(c.insert(request("k", "v", 100), h, token, 0), l1::insert_result::inserted) << other;
+    c.drop("k", h);
+  }
+  EXPECT_EQ(found, 20);
+}
+
 TEST(L1Cache, ClockKeepsReferencedEntries) {
   l1::L1Counters counters;
   l1::L1Cache c(4, 1 << 20, &counters);  // one shard: exact CLOCK
