@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <new>
 #include <string_view>
+#include <utility>
 
 #include "multicache/detail/type_ops.hpp"
 
@@ -25,24 +26,24 @@ struct Entry {
   const detail::TypeOps* ops = nullptr;
   std::int64_t expires_at_ns = 0;  // monotonic; the entry is absent from then on
   std::int64_t stale_at_ns = 0;    // monotonic; reads from then on trigger one refresh
-  detail::erased_value value;
-  std::uint32_t key_size = 0;  // bytes of key stored behind the struct
-
+  // ops->bytes_of(value) for std::string values (else null), so a copying hit
+  // goes from this line straight to the bytes.
+  const char* bytes = nullptr;
+  std::uint32_t bytes_size = 0;
+  std::uint32_t key_size = 0;                // bytes of key stored behind the struct
   std::atomic<bool> referenced{false};       // CLOCK bit, set by readers
   std::atomic<bool> refresh_claimed{false};  // first stale reader sets it
-
   // The W-TinyLFU segment the entry is in (a shard_policy.h segment value;
   // 0 under CLOCK). Shard's exclusive lock.
   std::uint8_t segment = 0;
-
-  std::size_t charge = 0;  // bytes counted against the byte bound
-
+  detail::erased_value value;  // its stored pointer still in the first line
+  std::size_t charge = 0;      // bytes counted against the byte bound
   // Policy ring links (shard's exclusive lock).
   Entry* prev = nullptr;
   Entry* next = nullptr;
 
   // Entries start on a cache line: a hit reads the first line and the key,
-  // two lines for keys of up to 48 bytes.
+  // two lines for keys of up to 32 bytes.
   static constexpr std::align_val_t k_align{64};
 
   std::string_view key() const {
@@ -59,6 +60,18 @@ struct Entry {
       __builtin_memcpy(reinterpret_cast<char*>(raw) + sizeof(Entry), key.data(), key.size());
     }
     return e;
+  }
+  void set_value(detail::erased_value v) {
+    value = std::move(v);
+    bytes = nullptr;
+    bytes_size = 0;
+    if (ops != nullptr && ops->bytes_of != nullptr && value != nullptr) {
+      const std::string_view b = ops->bytes_of(value.get());
+      if (b.size() <= UINT32_MAX) {
+        bytes = b.data();
+        bytes_size = static_cast<std::uint32_t>(b.size());
+      }
+    }
   }
   static void destroy(Entry* e) noexcept {
     e->~Entry();

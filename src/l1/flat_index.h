@@ -18,6 +18,7 @@
 // under its exclusive lock.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -51,7 +52,7 @@ class FlatIndex {
         // The key's line loads together with the header's, not after it.
         __builtin_prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry));
         if (e->hash != hash) continue;
-        __builtin_prefetch(e->value.get());  // the caller reads the value next
+        prefetch_value(*e);  // the caller reads the value next
         if (e->key() == key) return e;
       }
       if (b.overflow == 0) return nullptr;
@@ -126,6 +127,17 @@ class FlatIndex {
   static_assert(sizeof(Bucket) == 64);
   static_assert(std::endian::native == std::endian::little, "matches() reads tags as one word");
 
+  // The lines a copying hit reads next: a string's bytes (up to 4 lines), or
+  // the value object.
+  static void prefetch_value(const Entry& e) {
+    if (e.bytes == nullptr) {
+      __builtin_prefetch(e.value.get());
+      return;
+    }
+    const std::size_t n = std::min<std::size_t>(e.bytes_size, 256);
+    for (std::size_t off = 0; off < n; off += 64) __builtin_prefetch(e.bytes + off);
+    if (n != 0) __builtin_prefetch(e.bytes + n - 1);
+  }
   static std::uint8_t tag_of(std::uint64_t mixed) {
     return static_cast<std::uint8_t>(0x80 | (mixed >> 57));
   }

@@ -85,8 +85,13 @@ lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
 
 lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                             std::int64_t now_ns, void* out, bool claim) {
-  return find_impl(key, hash, ops, now_ns, claim,
-                   [&](const Entry& e) { ops->copy_out(e.value.get(), out); });
+  return find_impl(key, hash, ops, now_ns, claim, [&](const Entry& e) {
+    if (e.bytes != nullptr) {
+      ops->copy_bytes_out({e.bytes, e.bytes_size}, out);
+    } else {
+      ops->copy_out(e.value.get(), out);
+    }
+  });
 }
 
 lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
@@ -148,8 +153,8 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     s.index.reserve_one();  // may throw: before anything is created
     Entry* raw = Entry::create(req.key);
     raw->hash = hash;
-    raw->value = req.value;
     raw->ops = req.ops;
+    raw->set_value(req.value);
     raw->expires_at_ns = req.expires_at_ns;
     raw->stale_at_ns = req.stale_at_ns;
     raw->charge = charge;

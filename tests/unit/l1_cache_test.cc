@@ -45,6 +45,27 @@ TEST(L1Cache, HitMissAndExpiry) {
   EXPECT_EQ(find(c, "b", 0), std::nullopt);
 }
 
+// A copying hit of a std::string reads the bytes through the view the entry
+// keeps: every size (empty, in-object, multi-line) and a replaced value.
+TEST(L1Cache, StringHitsCopyTheCurrentBytes) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 20, &counters);
+  for (std::size_t size : {0, 1, 15, 16, 100, 255, 257, 5000}) {
+    const std::string key = "k" + std::to_string(size);
+    std::string value(size, 'x');
+    for (std::size_t i = 0; i < size; ++i) value[i] = static_cast<char>('a' + i % 26);
+    c.insert_unconditionally(request(key, value, 100), l1::L1Cache::hash(key), 0);
+    EXPECT_EQ(find(c, key, 0), value) << size;
+    c.insert_unconditionally(request(key, value + "!", 100), l1::L1Cache::hash(key), 0);
+    EXPECT_EQ(find(c, key, 0), value + "!") << size;
+  }
+  // Another type under the same key is a miss, not a reinterpretation.
+  std::optional<std::optional<std::string>> other;
+  EXPECT_EQ(c.find("k100", l1::L1Cache::hash("k100"),
+                   &detail::type_ops_for<std::optional<std::string>>, 0, &other),
+            l1::lookup_result::miss);
+}
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // The sanitizers replace glibc's allocator; theirs reports the bytes handed out.
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();

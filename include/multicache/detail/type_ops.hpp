@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,12 @@ struct TypeOps {
   // whether the value is the empty optional, and a new empty one.
   bool (*is_absent)(const void* value);
   erased_value (*make_absent)();
+  // Only for T = std::string, else null: the value's bytes (valid while the
+  // value lives), and *static_cast<std::optional<T>*>(out) = T(bytes). L1
+  // keeps the view in the entry, so a copying hit reads the bytes directly
+  // instead of first loading the std::string object that points at them.
+  std::string_view (*bytes_of)(const void* value);
+  void (*copy_bytes_out)(std::string_view bytes, void* out);
 };
 
 template <class T>
@@ -46,6 +53,26 @@ std::size_t size_of_value(const void* value, std::size_t encoded_size) {
     return Codec<T>::size_of(*static_cast<const T*>(value));
   } else {
     return sizeof(T) + encoded_size;
+  }
+}
+
+template <class T>
+constexpr auto bytes_of_value() -> std::string_view (*)(const void*) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return [](const void* value) -> std::string_view { return *static_cast<const T*>(value); };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class T>
+constexpr auto copy_bytes_out() -> void (*)(std::string_view, void*) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return [](std::string_view bytes, void* out) {
+      static_cast<std::optional<T>*>(out)->emplace(bytes);
+    };
+  } else {
+    return nullptr;
   }
 }
 
@@ -71,6 +98,8 @@ constexpr TypeOps make_type_ops() {
         },
         [](const void* value) { return !static_cast<const T*>(value)->has_value(); },
         []() -> erased_value { return std::make_shared<const T>(); },
+        nullptr,
+        nullptr,
     };
   } else {
     return TypeOps{
@@ -86,6 +115,8 @@ constexpr TypeOps make_type_ops() {
         },
         nullptr,
         nullptr,
+        bytes_of_value<T>(),
+        copy_bytes_out<T>(),
     };
   }
 }
