@@ -79,6 +79,9 @@ struct Entry {
   }
 };
 
+static_assert(sizeof(void*) != 8 || sizeof(Entry) == 96,
+              "the layout comments above (first line, key from byte 96) assume 96 bytes");
+
 // Memory an entry of this key takes from the heap, charged against the byte
 // bound together with its value's bytes: the aligned allocation of the entry
 // and its key (whole cache lines), the allocator's alignment slack (glibc

@@ -40,8 +40,13 @@ class FlatIndex {
 
   std::size_t size() const { return size_; }
 
+  // What the caller reads from the entry it finds, so find() can prefetch it
+  // as soon as the entry's hash matches: the value object (a shared copy, a
+  // copy of another type; insert and erase), or a string's bytes (a copy).
+  enum class reads { object, bytes };
+
   // The entry with this key, or nullptr. hash: L1Cache::hash(key).
-  Entry* find(std::string_view key, std::uint64_t hash) const {
+  Entry* find(std::string_view key, std::uint64_t hash, reads next = reads::object) const {
     const std::uint64_t h = util::mix_hash(hash);
     const std::uint8_t want = tag_of(h);
     std::size_t i = h & mask_;
@@ -52,7 +57,7 @@ class FlatIndex {
         // The key's line loads together with the header's, not after it.
         __builtin_prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry));
         if (e->hash != hash) continue;
-        prefetch_value(*e);  // the caller reads the value next
+        prefetch_value(*e, next);
         if (e->key() == key) return e;
       }
       if (b.overflow == 0) return nullptr;
@@ -127,10 +132,10 @@ class FlatIndex {
   static_assert(sizeof(Bucket) == 64);
   static_assert(std::endian::native == std::endian::little, "matches() reads tags as one word");
 
-  // The lines a copying hit reads next: a string's bytes (up to 4 lines), or
-  // the value object.
-  static void prefetch_value(const Entry& e) {
-    if (e.bytes == nullptr) {
+  // The value object, or a string's bytes (up to 4 lines) when the caller
+  // copies them and the entry has them.
+  static void prefetch_value(const Entry& e, reads next) {
+    if (next == reads::object || e.bytes == nullptr) {
       __builtin_prefetch(e.value.get());
       return;
     }

@@ -51,13 +51,13 @@ L1Cache::~L1Cache() {
 template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
                                  const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
-                                 CopyFn copy) {
+                                 FlatIndex::reads next, CopyFn copy) {
   // The sketch's line and the key's bucket start loading before the shard
   // lock is taken (its locked instruction would otherwise wait for them);
   // the sketch is counted after the lock is released.
   if (sketch_) sketch_->prefetch(hash);
   shard_for(hash).prefetch(hash);
-  const lookup_result r = locked_find(key, hash, ops, now_ns, claim, copy);
+  const lookup_result r = locked_find(key, hash, ops, now_ns, claim, next, copy);
   if (sketch_) sketch_->increment(hash);
   return r;
 }
@@ -65,10 +65,10 @@ lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
 template <class CopyFn>
 lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
                                    const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
-                                   CopyFn copy) {
+                                   FlatIndex::reads next, CopyFn copy) {
   Shard& s = shard_for(hash);
   util::ReaderLock lock(s.mu);
-  Entry* found = s.index.find(key, hash);
+  Entry* found = s.index.find(key, hash, next);
   if (found == nullptr) return lookup_result::miss;
   Entry& e = *found;
   if (e.expires_at_ns <= now_ns || e.ops != ops) return lookup_result::miss;
@@ -85,7 +85,8 @@ lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
 
 lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                             std::int64_t now_ns, void* out, bool claim) {
-  return find_impl(key, hash, ops, now_ns, claim, [&](const Entry& e) {
+  const auto next = ops->bytes_of != nullptr ? FlatIndex::reads::bytes : FlatIndex::reads::object;
+  return find_impl(key, hash, ops, now_ns, claim, next, [&](const Entry& e) {
     if (e.bytes != nullptr) {
       ops->copy_bytes_out({e.bytes, e.bytes_size}, out);
     } else {
@@ -97,7 +98,8 @@ lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const deta
 lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
                                    const detail::TypeOps* ops, std::int64_t now_ns,
                                    detail::erased_value* out) {
-  return find_impl(key, hash, ops, now_ns, true, [&](const Entry& e) { *out = e.value; });
+  return find_impl(key, hash, ops, now_ns, true, FlatIndex::reads::object,
+                   [&](const Entry& e) { *out = e.value; });
 }
 
 bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,

@@ -103,6 +103,8 @@ class L1Cache {
 
   // Generation slots: a power of two, so 32 KB of counters whatever the size.
   static constexpr std::size_t k_generation_slots = 4096;
+  // The slot of a key's generation (see generation_for()).
+  static std::size_t generation_slot(std::uint64_t hash) { return hash & (k_generation_slots - 1); }
   FillToken fill_token(std::uint64_t hash) const;
 
   // Inserts or replaces. Stores nothing when the token is outdated (an
@@ -148,17 +150,18 @@ class L1Cache {
   // key's bump and its fills' checks are ordered by that lock; clear() bumps
   // every slot before it takes the shards' locks.
   std::atomic<std::uint64_t>& generation_for(std::uint64_t hash) const {
-    return generations_[hash & (k_generation_slots - 1)];
+    return generations_[generation_slot(hash)];
   }
 
   std::size_t shard_index(std::uint64_t hash) const { return (util::mix_hash(hash) >> 48) & mask_; }
   Shard& shard_for(std::uint64_t hash) const { return *shards_[shard_index(hash)]; }
+  // copy(entry) runs under the shard's shared lock on a hit; next: what it reads.
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                          std::int64_t now_ns, bool claim, CopyFn copy);
+                          std::int64_t now_ns, bool claim, FlatIndex::reads next, CopyFn copy);
   template <class CopyFn>
   lookup_result locked_find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                            std::int64_t now_ns, bool claim, CopyFn copy);
+                            std::int64_t now_ns, bool claim, FlatIndex::reads next, CopyFn copy);
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);

@@ -149,8 +149,7 @@ TEST(L1Cache, AnInvalidationOfAnotherKeyDoesNotOutdateAFill) {
   for (int i = 0; found < 20 && i < 1000; ++i) {
     const std::string other = "other" + std::to_string(i);
     const auto oh = l1::L1Cache::hash(other);
-    const auto slots = l1::L1Cache::k_generation_slots;
-    if (oh % slots == h % slots) continue;
+    if (l1::L1Cache::generation_slot(oh) == l1::L1Cache::generation_slot(h)) continue;
     ++found;
     const l1::FillToken token = c.fill_token(h);
     c.erase(other, oh);  // someone else's key is invalidated during the fill
