@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "integration/test_types.h"
+#include "l1/l1_cache.h"
 
 namespace multicache::test {
 
@@ -58,6 +59,37 @@ TEST_F(ReviewTest, ARemoveIsNeverUndoneByTheLoadsOwnAsyncWrite) {
     alive += static_cast<int>(cli_.cmd({"EXISTS", prefix_ + "k" + std::to_string(i)}).integer);
   }
   EXPECT_EQ(alive, 0);
+}
+
+// Found by CI (BatchTest failed 1 in 15 under ASan): the fill-race guard was
+// one generation per L1 shard, so another instance's writes of unrelated keys,
+// landing while a load ran, kept the loaded value out of L1 and out of Redis.
+TEST_F(ReviewTest, InvalidationsOfOtherKeysDoNotKeepALoadOutOfTheCache) {
+  Cache a(options());
+  Cache b(options());
+  const auto slot = l1::L1Cache::generation_slot(l1::L1Cache::hash("k"));
+  std::vector<std::string> others;  // unrelated keys: none shares k's slot
+  for (int i = 0; others.size() < 50; ++i) {
+    std::string o = "other" + std::to_string(i);
+    if (l1::L1Cache::generation_slot(l1::L1Cache::hash(o)) != slot) others.push_back(std::move(o));
+  }
+  std::latch loading(1);
+  std::thread writer([&] {
+    loading.wait();
+    for (const auto& o : others) b.set<std::string>(o, "x", 60s);
+  });
+  const std::string v = a.get_or_load<std::string>("k", 60s, [&] {
+    loading.count_down();
+    // Return only once all 50 invalidations have reached this instance.
+    EXPECT_TRUE(eventually([&] { return a.stats().invalidations_received >= others.size(); }));
+    return std::string("v");
+  });
+  writer.join();
+  EXPECT_EQ(v, "v");
+  EXPECT_TRUE(eventually([&] { return cli_.cmd({"EXISTS", prefix_ + "k"}).integer == 1; }));
+  const Stats before = a.stats();
+  EXPECT_EQ(a.get<std::string>("k"), "v");
+  EXPECT_EQ(a.stats().l1_hits, before.l1_hits + 1);  // kept in L1 too
 }
 
 TEST_F(ReviewTest, ARemoveDuringSetKeepsTheValueOutOfL1) {
