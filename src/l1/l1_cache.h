@@ -108,9 +108,9 @@ class L1Cache {
   FillToken fill_token(std::uint64_t hash) const;
 
   // Inserts or replaces. Stores nothing when the token is outdated (an
-  // invalidation hit the key's generation slot since the token was taken), when the entry
-  // alone exceeds the byte bound (an older copy is dropped then), or when it
-  // is already expired.
+  // invalidation hit the key's generation slot since the token was taken),
+  // when the entry alone exceeds the byte bound (an older copy is dropped
+  // then), or when it is already expired.
   // bump_generation: afterwards, outdate every other token of the key (the
   // caller's own write: no fill that started before it may land after it).
   insert_result insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
@@ -144,11 +144,11 @@ class L1Cache {
     ShardPolicy policy MC_GUARDED_BY(mu);
   };
 
-  // The key's slot: the raw hash's low bits (shard_index() uses the mixed
-  // hash's high bits), so the keys of one shard spread over all slots. Only grows. Bumped for a key
-  // under its shard's exclusive lock (and checked under it by insert), so a
-  // key's bump and its fills' checks are ordered by that lock; clear() bumps
-  // every slot before it takes the shards' locks.
+  // The key's generation: only grows. Its slot is the raw hash's low bits
+  // (shard_index() uses the mixed hash's high bits), so a shard's keys spread
+  // over all slots. Bumped for a key under its shard's exclusive lock and
+  // checked under it by insert(), so a key's bump and its fills' checks are
+  // ordered by that lock; clear() bumps every slot before it takes the locks.
   std::atomic<std::uint64_t>& generation_for(std::uint64_t hash) const {
     return generations_[generation_slot(hash)];
   }
