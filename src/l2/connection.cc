@@ -48,7 +48,10 @@ Connection::Connection(EventLoop& loop, ConnectionSettings settings)
         if (ac_ != nullptr && ac_ == failing_ac_) lost(failing_why_, true);
       }) {}
 
-Connection::~Connection() { shutdown(); }
+Connection::~Connection() {
+  loop_.cancel_after_tasks(this);
+  shutdown();
+}
 
 std::int64_t Connection::now_us() const {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -229,7 +232,18 @@ bool Connection::send(std::string_view formatted, ReplyFn fn, bool tracked) {
     if (inflight_sent_us_.empty()) overdue_timer_.arm(settings_.command_timeout);
     inflight_sent_us_.push_back(now_us());
   }
+  // Sent from a posted task: written once every task of this wake-up has
+  // queued its commands. Otherwise hiredis writes when the socket is
+  // reported writable, a loop turn later.
+  if (!flush_queued_) flush_queued_ = loop_.after_tasks(this, &Connection::flush);
   return true;
+}
+
+void Connection::flush(void* self) {
+  auto* c = static_cast<Connection*>(self);
+  c->flush_queued_ = false;
+  // A write error disconnects: on_disconnect_cb runs, as from the loop's own write.
+  if (c->ac_ != nullptr && c->state_ == state::ready) redisAsyncHandleWrite(c->ac_);
 }
 
 bool Connection::send_subscribe(std::string_view formatted, ReplyFn* fn) {

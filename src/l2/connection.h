@@ -94,6 +94,8 @@ class Connection {
   void schedule_reconnect();
   void check_overdue();
   std::int64_t now_us() const;
+  // Writes what send() queued, from EventLoop::after_tasks (see event_loop.h).
+  static void flush(void* self);
 
   EventLoop& loop_;
   ConnectionSettings settings_;
@@ -112,6 +114,7 @@ class Connection {
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> reconnects_{0};
   bool ever_ready_ = false;
+  bool flush_queued_ = false;  // a flush waits in the loop's after_tasks
 };
 
 }  // namespace multicache::l2

@@ -12,7 +12,15 @@
 namespace multicache::l2 {
 
 EventLoop::EventLoop() {
-  base_ = event_base_new();
+  // With epoll's changelist, a write event hiredis adds while a task queues
+  // a command and deletes when the flush after the tasks has written it all
+  // costs no epoll_ctl: changes are merged and applied at the next wait.
+  // (Its one hazard, descriptors cloned with dup(), does not arise here.)
+  event_config* cfg = event_config_new();
+  if (cfg == nullptr) throw Error("event_config_new failed");
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  base_ = event_base_new_with_config(cfg);
+  event_config_free(cfg);
   if (base_ == nullptr) throw Error("event_base_new failed");
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -88,7 +96,28 @@ void EventLoop::run_posted() {
     batch.swap(tasks_);
     wake_pending_ = false;
   }
+  running_tasks_ = true;
   for (auto& fn : batch) fn();
+  running_tasks_ = false;
+  // An entry may cancel a later one (a flush that fails a connection whose
+  // client then drops another): run them one at a time from the front.
+  for (std::size_t i = 0; i < after_tasks_.size(); ++i) {
+    const auto [owner, fn] = after_tasks_[i];
+    if (owner != nullptr) fn(owner);
+  }
+  after_tasks_.clear();
+}
+
+bool EventLoop::after_tasks(void* owner, void (*fn)(void*)) {
+  if (!running_tasks_) return false;
+  after_tasks_.emplace_back(owner, fn);
+  return true;
+}
+
+void EventLoop::cancel_after_tasks(void* owner) {
+  for (auto& a : after_tasks_) {
+    if (a.first == owner) a.first = nullptr;
+  }
 }
 
 Timer::Timer(EventLoop& loop, std::function<void()> fn) : fn_(std::move(fn)) {

@@ -3,7 +3,11 @@
 // Every hiredis async context lives on this thread. Other threads hand work
 // over with post(): tasks queue under a mutex and one eventfd write wakes the
 // loop, however many tasks were posted before it ran (so commands posted
-// while the loop is busy go out together: auto-pipelining).
+// while the loop is busy go out together: auto-pipelining). Work a task
+// registers with after_tasks() runs once all the tasks of that wake-up have
+// run, before the loop waits again: a connection writes the commands of every
+// caller of the wake-up in one write, without waiting a loop turn for its
+// socket to be reported writable.
 //
 // Thread-safety: post(), stop() and in_loop_thread() from any thread; every
 // other member only on the loop thread (inside a posted task or a callback).
@@ -14,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "util/mutex.h"
@@ -40,6 +45,14 @@ class EventLoop {
 
   event_base* base() { return base_; }
 
+  // Loop thread only. While posted tasks run: queues fn(owner) to run after
+  // the last of them and returns true (ask once per wake-up: nothing merges
+  // repeated requests). Elsewhere (a timer, a socket callback) it returns
+  // false and queues nothing. cancel_after_tasks(owner) drops what owner
+  // queued (an owner being destroyed).
+  bool after_tasks(void* owner, void (*fn)(void*));
+  void cancel_after_tasks(void* owner);
+
  private:
   static void on_wake(int fd, short what, void* arg);
   void run_posted();
@@ -54,6 +67,9 @@ class EventLoop {
   std::vector<std::function<void()>> tasks_ MC_GUARDED_BY(mu_);
   bool stopping_ MC_GUARDED_BY(mu_) = false;
   bool wake_pending_ MC_GUARDED_BY(mu_) = false;
+  // Loop thread only.
+  bool running_tasks_ = false;
+  std::vector<std::pair<void*, void (*)(void*)>> after_tasks_;
   util::Mutex stop_mu_;  // serializes stop()
 };
 
