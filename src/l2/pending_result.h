@@ -1,7 +1,8 @@
 // l2/pending_result.h — the replies of one pipeline, filled in as they come.
 //
 // Completes once: when every reply is in, or at the first failure. A waiter
-// (execute) blocks in wait_until(); a submitter gets its callback instead,
+// (execute) blocks in wait_until() on a futex, not on mu_ (see
+// util/one_shot_event.h for the syscalls that saves); a submitter gets its callback instead,
 // run exactly once, outside the lock, on the thread that completed it.
 // After a waiter gives up (timeout), late replies are dropped.
 //
@@ -16,6 +17,7 @@
 
 #include "l2/command_client.h"
 #include "util/mutex.h"
+#include "util/one_shot_event.h"
 
 namespace multicache::l2 {
 
@@ -67,9 +69,10 @@ class PendingResult {
   // For a result without a callback: waits until it completes or deadline
   // passes ("command timeout").
   Result wait_until(std::chrono::steady_clock::time_point deadline) {
+    completed_.wait_until(deadline);
     Result result;
     util::MutexLock lock(mu_);
-    if (!cv_.wait_until(mu_, deadline, [&]() MC_REQUIRES(mu_) { return done_; })) {
+    if (!done_) {
       done_ = true;  // late replies are dropped by set()
       result.error = "command timeout";
       return result;
@@ -92,12 +95,12 @@ class PendingResult {
     if (cb) {
       cb(std::move(r));
     } else {
-      cv_.notify_all();
+      completed_.set();
     }
   }
 
   mutable util::Mutex mu_;
-  util::CondVar cv_;
+  util::OneShotEvent completed_;  // set once done_ is (a waiter's timeout aside)
   std::vector<Reply> replies_ MC_GUARDED_BY(mu_);
   std::size_t remaining_ MC_GUARDED_BY(mu_);
   bool done_ MC_GUARDED_BY(mu_) = false;

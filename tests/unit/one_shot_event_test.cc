@@ -1,0 +1,55 @@
+// util::OneShotEvent: set before or during a wait, deadlines, many waiters.
+#include "util/one_shot_event.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace multicache::util {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+TEST(OneShotEvent, SetBeforeTheWaitReturnsAtOnce) {
+  OneShotEvent e;
+  EXPECT_FALSE(e.is_set());
+  e.set();
+  EXPECT_TRUE(e.is_set());
+  EXPECT_TRUE(e.wait_until(steady::now() - 1s));  // even with a deadline already past
+  EXPECT_TRUE(e.wait_until(steady::now() + 1s));
+}
+
+TEST(OneShotEvent, ADeadlineEndsTheWaitUnset) {
+  OneShotEvent e;
+  const auto start = steady::now();
+  EXPECT_FALSE(e.wait_until(start + 30ms));
+  EXPECT_GE(steady::now() - start, 30ms);
+  EXPECT_FALSE(e.wait_until(steady::now() - 1ms));  // past deadline: no sleep
+  e.set();                                          // still settable after waits gave up
+  EXPECT_TRUE(e.wait_until(steady::now()));
+}
+
+TEST(OneShotEvent, SetFromAnotherThreadWakesEveryWaiterAndPublishesItsWrites) {
+  for (int round = 0; round < 200; ++round) {
+    OneShotEvent e;
+    int payload = 0;  // written before set(), read after the wait: no race
+    std::atomic<int> woken{0};
+    std::vector<std::thread> waiters;
+    for (int i = 0; i < 4; ++i) {
+      waiters.emplace_back([&] {
+        if (e.wait_until(steady::now() + 10s) && payload == round + 1) woken.fetch_add(1);
+      });
+    }
+    if (round % 2 == 0) std::this_thread::sleep_for(100us);  // some waiters asleep, some not yet
+    payload = round + 1;
+    e.set();
+    for (auto& t : waiters) t.join();
+    ASSERT_EQ(woken.load(), 4) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace multicache::util
