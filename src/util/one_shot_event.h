@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -38,27 +37,25 @@ class OneShotEvent {
 
   // Waits until set() or deadline; whether it was set. deadline is a
   // steady_clock time: CLOCK_MONOTONIC, which FUTEX_WAIT_BITSET takes as an
-  // absolute time.
+  // absolute time. A far deadline (time_point::max()) is waited for an hour
+  // at a time, so the kernel never sees a time it would refuse.
   bool wait_until(std::chrono::steady_clock::time_point deadline) {
+    using namespace std::chrono;
     std::uint32_t s = state_.load(std::memory_order_acquire);
     while (s != k_set) {
       if (s == k_idle && !state_.compare_exchange_weak(s, k_sleeping, std::memory_order_acquire)) {
         continue;  // s reloaded: set meanwhile, or a spurious failure
       }
-      const auto ns =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
-      if (ns <= std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::steady_clock::now().time_since_epoch())
-                    .count()) {
-        return is_set();
-      }
+      const steady_clock::time_point now = steady_clock::now();
+      if (deadline <= now) return is_set();
+      const steady_clock::time_point until = deadline - now > hours(1) ? now + hours(1) : deadline;
+      const std::int64_t ns = duration_cast<nanoseconds>(until.time_since_epoch()).count();
       timespec at{};
       at.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
       at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-      // Returns at once if the word is no longer k_sleeping (set meanwhile).
-      if (futex(FUTEX_WAIT_BITSET_PRIVATE, k_sleeping, &at) != 0 && errno == ETIMEDOUT) {
-        return is_set();
-      }
+      // Returns at once if the word is no longer k_sleeping (set meanwhile);
+      // a timeout, a signal or a spurious wake-up: the loop looks again.
+      futex(FUTEX_WAIT_BITSET_PRIVATE, k_sleeping, &at);
       s = state_.load(std::memory_order_acquire);
     }
     return true;

@@ -32,6 +32,16 @@ TEST(OneShotEvent, ADeadlineEndsTheWaitUnset) {
   EXPECT_TRUE(e.wait_until(steady::now()));
 }
 
+TEST(OneShotEvent, ANoDeadlineWaitEndsWhenSet) {
+  OneShotEvent e;
+  std::thread setter([&] {
+    std::this_thread::sleep_for(20ms);
+    e.set();
+  });
+  EXPECT_TRUE(e.wait_until(steady::time_point::max()));
+  setter.join();
+}
+
 TEST(OneShotEvent, SetFromAnotherThreadWakesEveryWaiterAndPublishesItsWrites) {
   for (int round = 0; round < 200; ++round) {
     OneShotEvent e;
