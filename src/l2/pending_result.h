@@ -2,8 +2,9 @@
 //
 // Completes once: when every reply is in, or at the first failure. A waiter
 // (execute) blocks in wait_until() on a futex, not on mu_ (see
-// util/one_shot_event.h for the syscalls that saves); a submitter gets its callback instead,
-// run exactly once, outside the lock, on the thread that completed it.
+// util/one_shot_event.h for the syscalls that saves); a submitter gets its
+// callback instead, run exactly once, outside the lock, on the thread that
+// completed it.
 // After a waiter gives up (timeout), late replies are dropped.
 //
 // Thread-safety: every member from any thread; mu_ guards the state.
@@ -100,7 +101,7 @@ class PendingResult {
   }
 
   mutable util::Mutex mu_;
-  util::OneShotEvent completed_;  // set once done_ is (a waiter's timeout aside)
+  util::OneShotEvent completed_;  // without a callback: set once done_ is (not on a timeout)
   std::vector<Reply> replies_ MC_GUARDED_BY(mu_);
   std::size_t remaining_ MC_GUARDED_BY(mu_);
   bool done_ MC_GUARDED_BY(mu_) = false;

@@ -10,7 +10,9 @@
 //
 // Thread-safety: every member from any thread. set() is a release and a
 // wait that returns true an acquire: what the setter wrote before set() is
-// visible to the waiter after it.
+// visible to the waiter after it. Lifetime: set() may touch the word after a
+// waiter has already returned, so the event must outlive every set() call
+// (PendingResult: the completing thread holds a reference to it).
 #pragma once
 
 #include <linux/futex.h>
@@ -43,11 +45,11 @@ class OneShotEvent {
     using namespace std::chrono;
     std::uint32_t s = state_.load(std::memory_order_acquire);
     while (s != k_set) {
+      const steady_clock::time_point now = steady_clock::now();
+      if (deadline <= now) return is_set();
       if (s == k_idle && !state_.compare_exchange_weak(s, k_sleeping, std::memory_order_acquire)) {
         continue;  // s reloaded: set meanwhile, or a spurious failure
       }
-      const steady_clock::time_point now = steady_clock::now();
-      if (deadline <= now) return is_set();
       const steady_clock::time_point until = deadline - now > hours(1) ? now + hours(1) : deadline;
       const std::int64_t ns = duration_cast<nanoseconds>(until.time_since_epoch()).count();
       timespec at{};
@@ -73,6 +75,7 @@ class OneShotEvent {
   }
 
   std::atomic<std::uint32_t> state_{k_idle};
+  static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 };
 
 }  // namespace multicache::util

@@ -1,10 +1,7 @@
 // URLs, AUTH/SELECT, unix sockets, and what a missing or frozen Redis does.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <barrier>
 #include <thread>
-#include <vector>
 
 #include "integration/test_types.h"
 
@@ -179,46 +176,6 @@ TEST(Connection, NoLateReplyIsTakenForAnotherCommandsAnswer) {
     EXPECT_NE(cache.get<std::string>("b"), std::optional<std::string>("AAA"));
   }
   EXPECT_EQ(cache.get<std::string>("b"), "BBB");
-}
-
-// Auto-pipelining: the commands of many concurrent callers share socket
-// writes (one write after each loop wake-up), and every caller still gets
-// the replies to its own commands.
-TEST(Connection, ConcurrentReadsThroughTheLoopEachGetTheirOwnReplies) {
-  RedisServer server;
-  Options o = options_for(server, unique_prefix());
-  o.l1_max_items = 1;  // every read below goes to Redis
-  o.pool_size = 2;
-  Cache cache(o);
-  constexpr int k_keys = 200;
-  for (int i = 0; i < k_keys; ++i) {
-    cache.set<std::string>("k" + std::to_string(i), "value-" + std::to_string(i), 60s);
-  }
-  constexpr int k_threads = 16;
-  constexpr int k_reads = 300;
-  std::atomic<int> wrong{0}, missing{0};
-  std::barrier start(k_threads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < k_threads; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      for (int r = 0; r < k_reads; ++r) {
-        const int i = (t * 37 + r * 11) % k_keys;
-        const auto v = cache.get<std::string>("k" + std::to_string(i));
-        if (!v) {
-          missing.fetch_add(1);
-        } else if (*v != "value-" + std::to_string(i)) {
-          wrong.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(wrong.load(), 0);
-  EXPECT_EQ(missing.load(), 0);
-  const Stats s = cache.stats();
-  EXPECT_EQ(s.redis_errors, 0u);
-  EXPECT_GE(s.l2_hits, static_cast<std::uint64_t>(k_threads * k_reads) * 9 / 10);
 }
 
 TEST(Connection, BreakerOpensOnFailuresAndClosesAfterRecovery) {

@@ -71,6 +71,28 @@ TEST(EventLoop, AfterTasksOutsidePostedTasksQueuesNothing) {
   on_loop(loop, [&] { timer.reset(); });
 }
 
+TEST(EventLoop, WorkCancelledByEarlierAfterTasksWorkDoesNotRun) {
+  EventLoop loop;
+  std::vector<std::string> log;
+  Recorder b{&log, "b"};
+  struct Canceller {
+    EventLoop* loop;
+    Recorder* victim;
+    std::vector<std::string>* log;
+    static void run(void* self) {
+      auto* c = static_cast<Canceller*>(self);
+      c->log->push_back("after:a");
+      c->loop->cancel_after_tasks(c->victim);  // as a failing flush freeing another connection
+    }
+  } a{&loop, &b, &log};
+  on_loop(loop, [&] {
+    loop.after_tasks(&a, &Canceller::run);
+    loop.after_tasks(&b, &Recorder::run);
+  });
+  on_loop(loop, [] {});
+  EXPECT_EQ(log, (std::vector<std::string>{"after:a"}));
+}
+
 TEST(EventLoop, CancelledAfterTasksWorkDoesNotRun) {
   EventLoop loop;
   std::vector<std::string> log;

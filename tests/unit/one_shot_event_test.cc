@@ -38,7 +38,9 @@ TEST(OneShotEvent, ANoDeadlineWaitEndsWhenSet) {
     std::this_thread::sleep_for(20ms);
     e.set();
   });
+  const auto start = steady::now();
   EXPECT_TRUE(e.wait_until(steady::time_point::max()));
+  EXPECT_LT(steady::now() - start, 5s);  // woken by set(), not by some timeout
   setter.join();
 }
 
@@ -50,7 +52,11 @@ TEST(OneShotEvent, SetFromAnotherThreadWakesEveryWaiterAndPublishesItsWrites) {
     std::vector<std::thread> waiters;
     for (int i = 0; i < 4; ++i) {
       waiters.emplace_back([&] {
-        if (e.wait_until(steady::now() + 10s) && payload == round + 1) woken.fetch_add(1);
+        // A lost wake-up would end at the deadline with the event set: the
+        // elapsed time, not the result, tells.
+        const auto start = steady::now();
+        const bool set = e.wait_until(start + 10s);
+        if (set && payload == round + 1 && steady::now() - start < 5s) woken.fetch_add(1);
       });
     }
     if (round % 2 == 0) std::this_thread::sleep_for(100us);  // some waiters asleep, some not yet
