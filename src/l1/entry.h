@@ -36,8 +36,10 @@ struct Entry {
   // The W-TinyLFU segment the entry is in (a shard_policy.h segment value;
   // 0 under CLOCK). Shard's exclusive lock.
   std::uint8_t segment = 0;
-  detail::erased_value value;  // its stored pointer still in the first line
-  std::size_t charge = 0;      // bytes counted against the byte bound
+  // Set only by set_value(), which keeps bytes in step; its pointer is still
+  // in the first line.
+  detail::erased_value value;
+  std::size_t charge = 0;  // bytes counted against the byte bound
   // Policy ring links (shard's exclusive lock).
   Entry* prev = nullptr;
   Entry* next = nullptr;

@@ -9,18 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "support/on_loop.h"
+
 namespace multicache::l2 {
 namespace {
 
-// Runs fn on the loop and waits for it.
-void on_loop(EventLoop& loop, std::function<void()> fn) {
-  std::promise<void> done;
-  ASSERT_TRUE(loop.post([&] {
-    fn();
-    done.set_value();
-  }));
-  done.get_future().wait();
-}
+using test::on_loop;
 
 struct Recorder {
   std::vector<std::string>* log;
