@@ -9,6 +9,7 @@
 #include <multicache/multicache.hpp>
 
 #include "baseline/blocking_pool.h"
+#include "context_switches.h"
 #include "support/redis_server.h"
 
 namespace multicache::bench {
@@ -46,25 +47,31 @@ World& world() {
 void BM_raw_hiredis_get(benchmark::State& state) {
   World& w = world();
   std::size_t i = 0;
+  const ContextSwitchCounter cs(state);
   for (auto _ : state) benchmark::DoNotOptimize(w.single->get(w.keys[i++ & 63]));
+  cs.report(state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
 void BM_blocking_pool_2(benchmark::State& state) {
   World& w = world();
   std::size_t i = static_cast<std::size_t>(state.thread_index());
+  const ContextSwitchCounter cs(state);
   for (auto _ : state) benchmark::DoNotOptimize(w.pool->get(w.keys[i++ & 63]));
+  cs.report(state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
 void BM_multicache_l2_hit(benchmark::State& state) {
   World& w = world();
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7;
+  const ContextSwitchCounter cs(state);
   for (auto _ : state) {
     auto v = w.cache->get<std::string>(w.keys[i++ & 63]);
     if (!v) state.SkipWithError("miss");
     benchmark::DoNotOptimize(v);
   }
+  cs.report(state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 

@@ -52,7 +52,8 @@ labels = [("BM_multicache_string", "`get_or_load<std::string>`"),
           ("BM_multicache_user", "`get_or_load<User>` (decoded object, no JSON parse)"),
           ("BM_multicache_shared", "`get_or_load_shared<User>` (no copy)"),
           ("BM_baseline_mutex_lru", "baseline: mutex + list + map LRU (the Go library's design)"),
-          ("BM_limit_unordered_map", "limit: unsynchronized `unordered_map::find`")]
+          ("BM_limit_unordered_map", "limit: unsynchronized `unordered_map::find`"),
+          ("BM_limit_unordered_map_copy", "limit: the same `find`, then the value copied out")]
 for key, label in labels:
     r1, r2 = rate.get((key, 1)), rate.get((key, 2))
     f = lambda v: f"{v:.2f}" if v else "–"
@@ -134,10 +135,11 @@ pool, hit16 = m[("BM_blocking_pool_2", 16)], m[("BM_multicache_l2_hit", 16)]
 print()
 print("L2 hit (L1 miss, Redis hit: GET + PTTL), 200-byte values, medians of 5 interleaved repetitions:")
 print()
-print("| what | multicache | baseline | ratio |")
-print("|---|---|---|---|")
-print(f"| 1 thread, latency | {hit1['real_time']:.1f} µs | raw blocking hiredis GET: {raw['real_time']:.1f} µs | {hit1['real_time'] / raw['real_time']:.2f}× the latency |")
-print(f"| 16 threads, throughput | {hit16['items_per_second'] / 1e3:.1f} kops/s (pool_size 2) | blocking pool of 2 connections: {pool['items_per_second'] / 1e3:.1f} kops/s | {hit16['items_per_second'] / pool['items_per_second']:.2f}× the throughput |")
+print("| what | multicache | baseline | ratio | context switches per read, multicache / baseline |")
+print("|---|---|---|---|---|")
+cs = lambda x: f"{x['cs_per_op']:.2f}" if "cs_per_op" in x else "–"
+print(f"| 1 thread, latency | {hit1['real_time']:.1f} µs | raw blocking hiredis GET: {raw['real_time']:.1f} µs | {hit1['real_time'] / raw['real_time']:.2f}× the latency | {cs(hit1)} / {cs(raw)} |")
+print(f"| 16 threads, throughput | {hit16['items_per_second'] / 1e3:.1f} kops/s (pool_size 2) | blocking pool of 2 connections: {pool['items_per_second'] / 1e3:.1f} kops/s | {hit16['items_per_second'] / pool['items_per_second']:.2f}× the throughput | {cs(hit16)} / {cs(pool)} |")
 PY
 build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_repetitions=3 \
   --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/cluster.json" 2>/dev/null
