@@ -3,11 +3,10 @@
 // many times its threads slept and were woken per operation.
 #pragma once
 
+#include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
 #include <cstdint>
-
-#include <benchmark/benchmark.h>
 
 namespace multicache::bench {
 
