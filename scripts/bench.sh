@@ -15,7 +15,11 @@ trap 'rm -rf "$out"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
+# L1 rows: medians of interleaved repetitions (2-thread figures move by
+# +-30% from one run to the next on a shared 2-core VM).
+reps=${REPS:-3}
 build-bench/bench/l1_bench --benchmark_min_time="$min_time" --benchmark_format=json \
+  --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
   >"$out/l1.json" 2>/dev/null
 # Caffeine (Java) on the same workload, right after l1_bench: optional, never
 # a dependency. Debian: apt-get install default-jre-headless libcaffeine-java
@@ -25,24 +29,26 @@ caffeine_note="" caffeine_version=""
 : >"$out/caffeine.txt"
 if ! command -v java >/dev/null 2>&1 || [ ! -f "$caffeine_jar" ]; then
   caffeine_note="Caffeine rows skipped: no java or no $caffeine_jar (apt-get install default-jre-headless libcaffeine-java)"
-elif ! java -cp "$caffeine_jar" bench/caffeine/CaffeineBench.java "$min_time" \
-  >"$out/caffeine.txt" 2>"$out/caffeine.err"; then
+elif ! for _ in $(seq "$reps"); do  # as many runs as l1_bench's repetitions
+  java -cp "$caffeine_jar" bench/caffeine/CaffeineBench.java "$min_time" || exit 1
+done >"$out/caffeine.txt" 2>"$out/caffeine.err"; then
   caffeine_note="Caffeine rows skipped: bench/caffeine/CaffeineBench.java failed: $(head -n1 "$out/caffeine.err")"
 else  # Debian's caffeine.jar links to caffeine-<version>.jar
   caffeine_version=$(basename "$(readlink -f "$caffeine_jar")" .jar | sed -n 's/^caffeine-//p')
 fi
-export caffeine_note caffeine_version
+export caffeine_note caffeine_version reps
 build-bench/bench/compression_bench --benchmark_min_time="$min_time" --benchmark_format=json \
   >"$out/compression.json" 2>/dev/null
 python3 - "$out/l1.json" "$out/compression.json" "$out/caffeine.txt" <<'PY'
-import json, os, sys
+import json, os, statistics, sys
 l1 = json.load(open(sys.argv[1]))["benchmarks"]
 rate = {}
+medians = any(b.get("aggregate_name") == "median" for b in l1)  # REPS=1: single runs
 for b in l1:
-    if "error_occurred" in b: continue
-    name, threads = b["name"].split("/")[0], b["threads"]
-    rate[(name, threads)] = b["items_per_second"] / 1e6
-print("L1 hit throughput, Mops/s total (100k keys, 100-byte values, Zipf 0.99):")
+    if "error_occurred" in b or (medians and b.get("aggregate_name") != "median"): continue
+    name, threads = b["run_name"].split("/")[0], b["threads"]
+    rate[(name, threads)] = b["items_per_second"] / 1e6  # the median, when there are repetitions
+print(f"L1 hit throughput, Mops/s total (100k keys, 100-byte values, Zipf 0.99; medians of {os.environ['reps']} interleaved repetitions, Caffeine: of as many runs):")
 print()
 print("| what | 1 thread | 2 threads | vs mutex-LRU, 2 threads |")
 print("|---|---|---|---|")
@@ -59,12 +65,14 @@ for key, label in labels:
     f = lambda v: f"{v:.2f}" if v else "–"
     ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
     print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
-# Caffeine lines: "caffeine_get threads=1 items_per_second=6.57e+06".
+# Caffeine lines: "caffeine_get threads=1 items_per_second=6.57e+06", one per case and run.
+runs = {}
 for line in open(sys.argv[3]):
     if not line.startswith("caffeine_"): continue
     name, *fields = line.split()
     kv = dict(x.split("=", 1) for x in fields)
-    rate[(name, int(kv["threads"]))] = float(kv["items_per_second"]) / 1e6
+    runs.setdefault((name, int(kv["threads"])), []).append(float(kv["items_per_second"]) / 1e6)
+for k, v in runs.items(): rate[k] = statistics.median(v)
 caffeine = " ".join(filter(None, ["Caffeine", os.environ.get("caffeine_version")]))
 for key, label in [("caffeine_get", "`get(key, loader)`"), ("caffeine_get_if_present", "`getIfPresent(key)`"),
                    ("caffeine_get_ttl", "`get(key, loader)` with `expireAfterWrite(1h)`, keys equal but not identical")]:
