@@ -115,11 +115,15 @@ void BM_baseline_mutex_lru(benchmark::State& state) {
   });
 }
 
+// The unsynchronized limits are only meaningful on one thread.
+bool single_thread_only(benchmark::State& state) {
+  if (state.threads() == 1) return true;
+  state.SkipWithError("unsynchronized: single thread only");
+  return false;
+}
+
 void BM_limit_unordered_map(benchmark::State& state) {
-  if (state.threads() > 1) {
-    state.SkipWithError("unsynchronized: single thread only");
-    return;
-  }
+  if (!single_thread_only(state)) return;
   run(state, [](World& w, const std::string& k) {
     auto it = w.map.find(k);
     benchmark::DoNotOptimize(it);
@@ -130,10 +134,7 @@ void BM_limit_unordered_map(benchmark::State& state) {
 // out into a std::string as get_or_load<std::string> returns it (its bytes
 // are read and a 100-byte string is allocated and freed).
 void BM_limit_unordered_map_copy(benchmark::State& state) {
-  if (state.threads() > 1) {
-    state.SkipWithError("unsynchronized: single thread only");
-    return;
-  }
+  if (!single_thread_only(state)) return;
   run(state, [](World& w, const std::string& k) {
     auto it = w.map.find(k);
     std::string v = it != w.map.end() ? it->second : std::string();
