@@ -29,9 +29,9 @@ caffeine_note="" caffeine_version=""
 : >"$out/caffeine.txt"
 if ! command -v java >/dev/null 2>&1 || [ ! -f "$caffeine_jar" ]; then
   caffeine_note="Caffeine rows skipped: no java or no $caffeine_jar (apt-get install default-jre-headless libcaffeine-java)"
-elif ! for _ in $(seq "$reps"); do  # as many runs as l1_bench's repetitions
+elif ! (for _ in $(seq "$reps"); do  # as many runs as l1_bench's repetitions
   java -cp "$caffeine_jar" bench/caffeine/CaffeineBench.java "$min_time" || exit 1
-done >"$out/caffeine.txt" 2>"$out/caffeine.err"; then
+done) >"$out/caffeine.txt" 2>"$out/caffeine.err"; then
   caffeine_note="Caffeine rows skipped: bench/caffeine/CaffeineBench.java failed: $(head -n1 "$out/caffeine.err")"
 else  # Debian's caffeine.jar links to caffeine-<version>.jar
   caffeine_version=$(basename "$(readlink -f "$caffeine_jar")" .jar | sed -n 's/^caffeine-//p')
