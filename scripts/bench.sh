@@ -4,6 +4,7 @@
 # its baseline, so ratios are meaningful on a noisy machine.
 #   scripts/bench.sh            all suites
 #   MIN_TIME=2 scripts/bench.sh longer runs
+#   REPS=5 scripts/bench.sh     more repetitions of the L1 and Caffeine rows (3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh python3-minimal
@@ -33,6 +34,7 @@ elif ! (for _ in $(seq "$reps"); do  # as many runs as l1_bench's repetitions
   java -cp "$caffeine_jar" bench/caffeine/CaffeineBench.java "$min_time" || exit 1
 done) >"$out/caffeine.txt" 2>"$out/caffeine.err"; then
   caffeine_note="Caffeine rows skipped: bench/caffeine/CaffeineBench.java failed: $(head -n1 "$out/caffeine.err")"
+  : >"$out/caffeine.txt"  # no rows from the runs that did finish: all or none
 else  # Debian's caffeine.jar links to caffeine-<version>.jar
   caffeine_version=$(basename "$(readlink -f "$caffeine_jar")" .jar | sed -n 's/^caffeine-//p')
 fi
