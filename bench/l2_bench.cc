@@ -1,17 +1,19 @@
 // l2_bench — an L2 hit (L1 miss, Redis hit, with its PTTL read) next to raw
 // hiredis on the same private redis-server:
 //   - one thread: Cache::get vs one blocking hiredis GET (latency);
-//   - 16 threads: Cache::get over pool_size = 2 multiplexed connections vs a
-//     blocking pool of 2 connections (throughput; auto-pipelining vs borrowing).
-// Each also reports cs_per_op: the process's context switches per read
-// (context_switches.h), the cost that bounds the 16-thread ratio here.
+//   - 4 and 16 threads: Cache::get over pool_size = 2 multiplexed connections
+//     vs a blocking pool of 2 connections (throughput; auto-pipelining vs
+//     borrowing), and the same with Options::redis_spin_wait = 100 us.
+// Each also reports cs_per_op and cpu_us_per_op: the process's context
+// switches and CPU time per read (process_cost.h); the switches bound the
+// 16-thread ratio here, and the CPU time is what spinning costs.
 #include <benchmark/benchmark.h>
 
 #include <memory>
 #include <multicache/multicache.hpp>
 
 #include "baseline/blocking_pool.h"
-#include "context_switches.h"
+#include "process_cost.h"
 #include "support/redis_server.h"
 
 namespace multicache::bench {
@@ -22,6 +24,7 @@ using namespace std::chrono_literals;
 struct World {
   test::RedisServer server;
   std::unique_ptr<Cache> cache;
+  std::unique_ptr<Cache> spinning;  // the same, with redis_spin_wait
   std::unique_ptr<BlockingPool> pool;
   std::unique_ptr<BlockingPool> single;
   std::vector<std::string> keys;
@@ -32,6 +35,8 @@ struct World {
     o.l1_max_items = 1;  // every read below goes to Redis
     o.pool_size = 2;
     cache = std::make_unique<Cache>(o);
+    o.redis_spin_wait = 100us;
+    spinning = std::make_unique<Cache>(o);
     for (int i = 0; i < 64; ++i) {
       keys.push_back("l2:" + std::to_string(i));
       cache->set<std::string>(keys.back(), std::string(200, 'v'), 1h);
@@ -49,41 +54,54 @@ World& world() {
 void BM_raw_hiredis_get(benchmark::State& state) {
   World& w = world();
   std::size_t i = 0;
-  const ContextSwitchCounter cs(state);
+  const ProcessCostCounter cost(state);
   for (auto _ : state) benchmark::DoNotOptimize(w.single->get(w.keys[i++ & 63]));
-  cs.report(state);
+  cost.report(state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
 void BM_blocking_pool_2(benchmark::State& state) {
   World& w = world();
   std::size_t i = static_cast<std::size_t>(state.thread_index());
-  const ContextSwitchCounter cs(state);
+  const ProcessCostCounter cost(state);
   for (auto _ : state) benchmark::DoNotOptimize(w.pool->get(w.keys[i++ & 63]));
-  cs.report(state);
+  cost.report(state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
-void BM_multicache_l2_hit(benchmark::State& state) {
+void l2_hits(benchmark::State& state, Cache& cache) {
   World& w = world();
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7;
-  const ContextSwitchCounter cs(state);
+  const ProcessCostCounter cost(state);
   for (auto _ : state) {
-    auto v = w.cache->get<std::string>(w.keys[i++ & 63]);
+    auto v = cache.get<std::string>(w.keys[i++ & 63]);
     if (!v) state.SkipWithError("miss");
     benchmark::DoNotOptimize(v);
   }
-  cs.report(state);
+  cost.report(state);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
+
+void BM_multicache_l2_hit(benchmark::State& state) { l2_hits(state, *world().cache); }
+void BM_multicache_l2_hit_spin(benchmark::State& state) { l2_hits(state, *world().spinning); }
 
 BENCHMARK(BM_raw_hiredis_get)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_multicache_l2_hit)
     ->Threads(1)
+    ->Threads(4)
     ->Threads(16)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_blocking_pool_2)->Threads(16)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_multicache_l2_hit_spin)
+    ->Threads(4)
+    ->Threads(16)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_blocking_pool_2)
+    ->Threads(4)
+    ->Threads(16)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace multicache::bench

@@ -141,15 +141,19 @@ for x in json.load(open(sys.argv[1]))["benchmarks"]:
     if x.get("aggregate_name") != "median": continue
     m[(x["run_name"].split("/")[0], x["threads"])] = x
 raw, hit1 = m[("BM_raw_hiredis_get", 1)], m[("BM_multicache_l2_hit", 1)]
-pool, hit16 = m[("BM_blocking_pool_2", 16)], m[("BM_multicache_l2_hit", 16)]
 print()
-print("L2 hit (L1 miss, Redis hit: GET + PTTL), 200-byte values, medians of 5 interleaved repetitions:")
+print("L2 hit (L1 miss, Redis hit: GET + PTTL), 200-byte values, medians of 5 interleaved repetitions;")
+print("the last column is the process's (all threads') context switches and CPU time per read:")
 print()
-print("| what | multicache | baseline | ratio | context switches per read, multicache / baseline |")
+print("| what | multicache | baseline | ratio | switches, CPU µs per read: multicache / baseline |")
 print("|---|---|---|---|---|")
-cs = lambda x: f"{x['cs_per_op']:.2f}" if "cs_per_op" in x else "–"
-print(f"| 1 thread, latency | {hit1['real_time']:.1f} µs | raw blocking hiredis GET: {raw['real_time']:.1f} µs | {hit1['real_time'] / raw['real_time']:.2f}× the latency | {cs(hit1)} / {cs(raw)} |")
-print(f"| 16 threads, throughput | {hit16['items_per_second'] / 1e3:.1f} kops/s (pool_size 2) | blocking pool of 2 connections: {pool['items_per_second'] / 1e3:.1f} kops/s | {hit16['items_per_second'] / pool['items_per_second']:.2f}× the throughput | {cs(hit16)} / {cs(pool)} |")
+cost = lambda x: f"{x['cs_per_op']:.2f}, {x['cpu_us_per_op']:.1f}" if "cs_per_op" in x else "–"
+print(f"| 1 thread, latency | {hit1['real_time']:.1f} µs | raw blocking hiredis GET: {raw['real_time']:.1f} µs | {hit1['real_time'] / raw['real_time']:.2f}× the latency | {cost(hit1)} / {cost(raw)} |")
+for t in (4, 16):
+    pool = m[("BM_blocking_pool_2", t)]
+    for name, how in (("BM_multicache_l2_hit", "pool_size 2"), ("BM_multicache_l2_hit_spin", "pool_size 2, `redis_spin_wait` 100 µs")):
+        hit = m[(name, t)]
+        print(f"| {t} threads, throughput | {hit['items_per_second'] / 1e3:.1f} kops/s ({how}) | blocking pool of 2 connections: {pool['items_per_second'] / 1e3:.1f} kops/s | {hit['items_per_second'] / pool['items_per_second']:.2f}× the throughput | {cost(hit)} / {cost(pool)} |")
 PY
 build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_repetitions=3 \
   --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/cluster.json" 2>/dev/null

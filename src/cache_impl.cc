@@ -65,6 +65,7 @@ Cache::Impl::Impl(Options options)
   l2::ConnectionSettings cs;
   cs.connect_timeout = opts_.connect_timeout;
   cs.command_timeout = opts_.command_timeout;
+  cs.spin_wait = opts_.redis_spin_wait;
   cs.log = [this](bool is_error, std::string_view msg) {
     log(is_error ? log_level::warning : log_level::info, msg);
   };

@@ -103,7 +103,7 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
   std::vector<std::size_t> all(op->commands.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
   route(op, all);
-  return op->result.wait_until(deadline);
+  return op->result.wait_until(deadline, settings_.connection.spin_wait);
 }
 
 void ClusterClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {

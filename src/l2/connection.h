@@ -32,6 +32,9 @@ struct ConnectionSettings {
   Endpoint endpoint;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{250};
+  // How long a caller waiting for a reply spins (yielding) before it sleeps
+  // (Options::redis_spin_wait). Read by the clients' execute(), not here.
+  std::chrono::microseconds spin_wait{0};
   std::function<void(bool is_error, std::string_view)> log;  // warnings/errors
   std::string name;  // for log lines: "command#0", "subscriber"
   // When set, asked before every connect attempt for where to connect (a

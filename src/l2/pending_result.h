@@ -68,9 +68,10 @@ class PendingResult {
   }
 
   // For a result without a callback: waits until it completes or deadline
-  // passes ("command timeout").
-  Result wait_until(std::chrono::steady_clock::time_point deadline) {
-    completed_.wait_until(deadline);
+  // passes ("command timeout"); spins first for up to spin (OneShotEvent).
+  Result wait_until(std::chrono::steady_clock::time_point deadline,
+                    std::chrono::microseconds spin = std::chrono::microseconds{0}) {
+    completed_.wait_until(deadline, spin);
     Result result;
     util::MutexLock lock(mu_);
     if (!done_) {

@@ -141,7 +141,7 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
     return result;
   }
   waiting_.fetch_add(1, std::memory_order_relaxed);
-  result = batch->result.wait_until(deadline);
+  result = batch->result.wait_until(deadline, settings_.connection.spin_wait);
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   return result;
 }

@@ -13,9 +13,15 @@
 // visible to the waiter after it. Lifetime: set() may touch the word after a
 // waiter has already returned, so the event must outlive every set() call
 // (PendingResult: the completing thread holds a reference to it).
+//
+// Spinning: wait_until(deadline, spin) first gives up the CPU in a loop
+// (sched_yield) for up to spin while the flag is not set, and only then
+// sleeps on the futex. A set() during that phase costs the setter no
+// syscall and the waiter no wake-up; the price is the CPU the waiter burns.
 #pragma once
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,9 +46,16 @@ class OneShotEvent {
   // Waits until set() or deadline; whether it was set. deadline is a
   // steady_clock time: CLOCK_MONOTONIC, which FUTEX_WAIT_BITSET takes as an
   // absolute time. A far deadline (time_point::max()) is waited for an hour
-  // at a time, so the kernel never sees a time it would refuse.
-  bool wait_until(std::chrono::steady_clock::time_point deadline) {
+  // at a time, so the kernel never sees a time it would refuse. spin: how
+  // long to yield-and-look before sleeping (never past deadline).
+  bool wait_until(std::chrono::steady_clock::time_point deadline,
+                  std::chrono::microseconds spin = std::chrono::microseconds{0}) {
     using namespace std::chrono;
+    if (spin > microseconds{0} && !is_set()) {
+      const steady_clock::time_point now = steady_clock::now();
+      const steady_clock::time_point spin_end = deadline - now > spin ? now + spin : deadline;
+      while (!is_set() && steady_clock::now() < spin_end) sched_yield();
+    }
     std::uint32_t s = state_.load(std::memory_order_acquire);
     while (s != k_set) {
       const steady_clock::time_point now = steady_clock::now();

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 #include "integration/test_types.h"
 
@@ -98,6 +99,56 @@ TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
         return true;
       },
       5s));
+}
+
+// Callers that spin for the whole command timeout (redis_spin_wait) on a
+// frozen Redis: the spin ends at the caller's deadline, so a read still costs
+// one timeout and falls back to the loader. Several threads at once, so that
+// reads queue on the loop (a lone caller would take a direct connection).
+TEST(Connection, SpinningCallersOnAFrozenRedisCostAtMostOneCommandTimeout) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  o.command_timeout = 100ms;
+  o.redis_spin_wait = 100ms;
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  server.pause();
+  constexpr int k_threads = 4;
+  std::vector<steady::duration> worst(k_threads, steady::duration::zero());
+  std::vector<int> wrong(k_threads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        const auto start = steady::now();
+        const std::string key = "k" + std::to_string(t) + "-" + std::to_string(i);
+        if (cache.get_or_load<std::string>(key, 60s, [&] { return key; }) != key) ++wrong[t];
+        worst[t] = std::max(worst[t], steady::now() - start);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  server.resume();
+  for (int t = 0; t < k_threads; ++t) {
+    EXPECT_EQ(wrong[t], 0) << "thread " << t;
+    // Checks for a spin that outlives the deadline, not speed.
+    EXPECT_LT(worst[t], slack(o.command_timeout + 300ms)) << "thread " << t;
+  }
+  EXPECT_GT(cache.stats().redis_errors, 0u);
+  // Redis back: spinning callers read and write through it again.
+  ASSERT_TRUE(eventually(
+      [&] {
+        try {
+          cache.set<std::string>("after", "v", 60s);
+          return true;
+        } catch (const RedisError&) {
+          return false;  // the connections are still coming back
+        }
+      },
+      5s));
+  Cache reader(o);  // an empty L1: the value comes from Redis
+  ASSERT_TRUE(reader.redis_connected());
+  EXPECT_EQ(reader.get<std::string>("after"), "v");
 }
 
 // Reads on direct (blocking) connections: a reconnect that must AUTH to a

@@ -37,9 +37,10 @@ ConnectionSettings settings_for(const test::RedisServer& server) {
 
 using test::on_loop;
 
-TEST(LoopPipelining, SixteenCallersThroughTheLoopEachGetTheirOwnReplies) {
+void sixteen_callers_each_get_their_own_replies(std::chrono::microseconds spin_wait) {
   test::RedisServer server;
   ClientSettings settings{settings_for(server), /*pool_size=*/2, /*direct_size=*/0};
+  settings.connection.spin_wait = spin_wait;
   RedisClient client(settings);  // no direct connections: every call takes the loop
   ASSERT_TRUE(client.wait_connected(5s));
   constexpr int k_keys = 100;
@@ -72,6 +73,17 @@ TEST(LoopPipelining, SixteenCallersThroughTheLoopEachGetTheirOwnReplies) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(LoopPipelining, SixteenCallersThroughTheLoopEachGetTheirOwnReplies) {
+  sixteen_callers_each_get_their_own_replies(0us);
+}
+
+// Callers that spin before they sleep (Options::redis_spin_wait): some
+// replies land while their caller spins, others after it fell asleep.
+TEST(LoopPipelining, SpinningCallersEachGetTheirOwnReplies) {
+  sixteen_callers_each_get_their_own_replies(50us);
+  sixteen_callers_each_get_their_own_replies(5ms);
 }
 
 // A connection that a later task of the same wake-up destroys or resets

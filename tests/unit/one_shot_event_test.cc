@@ -1,4 +1,5 @@
-// util::OneShotEvent: set before or during a wait, deadlines, many waiters.
+// util::OneShotEvent: set before or during a wait, deadlines, many waiters,
+// and waits that spin before they sleep.
 #include "util/one_shot_event.h"
 
 #include <gtest/gtest.h>
@@ -65,6 +66,38 @@ TEST(OneShotEvent, SetFromAnotherThreadWakesEveryWaiterAndPublishesItsWrites) {
     for (auto& t : waiters) t.join();
     ASSERT_EQ(woken.load(), 4) << "round " << round;
   }
+}
+
+TEST(OneShotEvent, ASpinningWaitEndsWhenSetDuringOrAfterTheSpin) {
+  for (int round = 0; round < 100; ++round) {
+    OneShotEvent e;
+    int payload = 0;
+    std::thread setter([&] {
+      // Even rounds: set within the 2 ms spin; odd: after it, on a sleeper.
+      std::this_thread::sleep_for(round % 2 == 0 ? 50us : 5ms);
+      payload = round + 1;
+      e.set();
+    });
+    const auto start = steady::now();
+    const bool set = e.wait_until(start + 10s, 2ms);
+    const bool prompt = steady::now() - start < 5s;  // not ended by the deadline
+    setter.join();
+    ASSERT_TRUE(set) << "round " << round;
+    ASSERT_TRUE(prompt) << "round " << round;
+    ASSERT_EQ(payload, round + 1) << "round " << round;
+  }
+}
+
+TEST(OneShotEvent, ASpinLongerThanTheDeadlineStopsAtTheDeadline) {
+  OneShotEvent e;
+  const auto start = steady::now();
+  EXPECT_FALSE(e.wait_until(start + 20ms, 10s));
+  const auto waited = steady::now() - start;
+  EXPECT_GE(waited, 20ms);
+  EXPECT_LT(waited, 5s);  // the spin ended at the deadline, not after 10 s
+  EXPECT_FALSE(e.wait_until(steady::now() - 1ms, 1ms));  // past deadline: no spin
+  e.set();
+  EXPECT_TRUE(e.wait_until(steady::now() - 1ms, 1ms));
 }
 
 }  // namespace

@@ -60,6 +60,13 @@ std::vector<InvalidCase> invalid_cases() {
       {"l1_ttl", "-1ms", [](Options& o) { o.l1_ttl = -1ms; }},
       {"connect_timeout", "0", [](Options& o) { o.connect_timeout = 0ms; }},
       {"command_timeout", "0", [](Options& o) { o.command_timeout = 0ms; }},
+      {"redis_spin_wait", "-1us", [](Options& o) { o.redis_spin_wait = -1us; }},
+      {"redis_spin_wait", "101ms", [](Options& o) { o.redis_spin_wait = 101ms; }},
+      {"redis_spin_wait", "above command_timeout",
+       [](Options& o) {
+         o.command_timeout = 10ms;
+         o.redis_spin_wait = 11ms;
+       }},
       {"pool_size", "0", [](Options& o) { o.pool_size = 0; }},
       {"pool_size", "65", [](Options& o) { o.pool_size = 65; }},
       {"refresh_threads", "0", [](Options& o) { o.refresh_threads = 0; }},
@@ -89,6 +96,7 @@ TEST(Options, DocumentedDefaults) {
   EXPECT_EQ(o.l1_ttl, 0ms);
   EXPECT_EQ(o.connect_timeout, 1000ms);
   EXPECT_EQ(o.command_timeout, 250ms);
+  EXPECT_EQ(o.redis_spin_wait, 0us);
   EXPECT_EQ(o.pool_size, 2);
   EXPECT_EQ(o.refresh_threads, 2);
   EXPECT_EQ(o.refresh_queue_size, 1024u);
@@ -111,6 +119,11 @@ TEST(Options, BoundaryValuesValidate) {
       [](Options& o) { o.metrics_prefix = "_a:b_9"; },
       [](Options& o) { o.metrics_prefix = ":"; },
       [](Options& o) { o.l1_ttl = 1ms; },
+      [](Options& o) { o.redis_spin_wait = 100ms; },
+      [](Options& o) {
+        o.command_timeout = 10ms;
+        o.redis_spin_wait = 10ms;
+      },
       [](Options& o) { o.pool_size = 1; },
       [](Options& o) { o.pool_size = 64; },
       [](Options& o) { o.refresh_threads = 1; },
