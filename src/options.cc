@@ -101,8 +101,9 @@ void Options::validate() const {
   if (redis_spin_wait.count() < 0 || redis_spin_wait > std::chrono::milliseconds(100)) {
     invalid("redis_spin_wait", "must be within [0, 100 ms]");
   }
-  if (redis_spin_wait > command_timeout)
+  if (redis_spin_wait > command_timeout) {
     invalid("redis_spin_wait", "must not exceed command_timeout");
+  }
   if (pool_size < 1 || pool_size > 64) invalid("pool_size", "must be within [1, 64]");
   if (refresh_threads < 1 || refresh_threads > 64) {
     invalid("refresh_threads", "must be within [1, 64]");

@@ -152,11 +152,11 @@ struct Options {
   std::chrono::milliseconds command_timeout{250};
   // How long a caller whose Redis command goes through the shared
   // connections (many concurrent callers) spins, yielding the CPU
-  // (sched_yield), before it sleeps until its reply. Spinning spares a
-  // thread wake-up per command, which is most of the cost of an L2 read
-  // under concurrency, and burns CPU in the waiting threads instead (README,
-  // Performance). For services that have cores to spare. Range [0, 100 ms],
-  // and not above command_timeout. Default 0 (sleep at once).
+  // (sched_yield), before it sleeps until its reply. A reply that comes
+  // while it spins costs no thread wake-up; the waiting threads burn CPU
+  // instead. It pays when cores are idle, not on a saturated machine (README,
+  // Performance). Range [0, 100 ms], and not above command_timeout.
+  // Default 0 (sleep at once).
   std::chrono::microseconds redis_spin_wait{0};
   // Number of multiplexed Redis connections for commands; concurrent callers'
   // commands are pipelined on them. Range [1, 64]. Default 2.
