@@ -140,20 +140,25 @@ m = {}
 for x in json.load(open(sys.argv[1]))["benchmarks"]:
     if x.get("aggregate_name") != "median": continue
     m[(x["run_name"].split("/")[0], x["threads"])] = x
-raw, hit1 = m[("BM_raw_hiredis_get", 1)], m[("BM_multicache_l2_hit", 1)]
+# A row whose runs failed (a read that missed: SkipWithError) has no median:
+# it prints as "–" instead of ending the script.
+raw, hit1 = m.get(("BM_raw_hiredis_get", 1)), m.get(("BM_multicache_l2_hit", 1))
 print()
 print("L2 hit (L1 miss, Redis hit: GET + PTTL), 200-byte values, medians of 5 interleaved repetitions;")
 print("the last column is the process's (all threads') context switches and CPU time per read:")
 print()
 print("| what | multicache | baseline | ratio | switches, CPU µs per read: multicache / baseline |")
 print("|---|---|---|---|---|")
-cost = lambda x: f"{x['cs_per_op']:.2f}, {x['cpu_us_per_op']:.1f}" if "cs_per_op" in x else "–"
-print(f"| 1 thread, latency | {hit1['real_time']:.1f} µs | raw blocking hiredis GET: {raw['real_time']:.1f} µs | {hit1['real_time'] / raw['real_time']:.2f}× the latency | {cost(hit1)} / {cost(raw)} |")
+cost = lambda x: f"{x['cs_per_op']:.2f}, {x['cpu_us_per_op']:.1f}" if x and "cs_per_op" in x else "–"
+us = lambda x: f"{x['real_time']:.1f} µs" if x else "–"
+kops = lambda x: f"{x['items_per_second'] / 1e3:.1f} kops/s" if x else "–"
+ratio = lambda a, b, key: f"{a[key] / b[key]:.2f}×" if a and b else "–"
+print(f"| 1 thread, latency | {us(hit1)} | raw blocking hiredis GET: {us(raw)} | {ratio(hit1, raw, 'real_time')} the latency | {cost(hit1)} / {cost(raw)} |")
 for t in (4, 16):
-    pool = m[("BM_blocking_pool_2", t)]
+    pool = m.get(("BM_blocking_pool_2", t))
     for name, how in (("BM_multicache_l2_hit", "pool_size 2"), ("BM_multicache_l2_hit_spin", "pool_size 2, `redis_spin_wait` 100 µs")):
-        hit = m[(name, t)]
-        print(f"| {t} threads, throughput | {hit['items_per_second'] / 1e3:.1f} kops/s ({how}) | blocking pool of 2 connections: {pool['items_per_second'] / 1e3:.1f} kops/s | {hit['items_per_second'] / pool['items_per_second']:.2f}× the throughput | {cost(hit)} / {cost(pool)} |")
+        hit = m.get((name, t))
+        print(f"| {t} threads, throughput | {kops(hit)} ({how}) | blocking pool of 2 connections: {kops(pool)} | {ratio(hit, pool, 'items_per_second')} the throughput | {cost(hit)} / {cost(pool)} |")
 PY
 build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_repetitions=3 \
   --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/cluster.json" 2>/dev/null

@@ -1,6 +1,7 @@
 // URLs, AUTH/SELECT, unix sockets, and what a missing or frozen Redis does.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -101,42 +102,49 @@ TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
       5s));
 }
 
-// Callers that spin for the whole command timeout (redis_spin_wait) on a
-// frozen Redis: the spin ends at the caller's deadline, so a read still costs
-// one timeout and falls back to the loader. Several threads at once, so that
-// reads queue on the loop (a lone caller would take a direct connection).
-TEST(Connection, SpinningCallersOnAFrozenRedisCostAtMostOneCommandTimeout) {
-  RedisServer server;
-  Options o = options_for(server, unique_prefix());
-  o.command_timeout = 100ms;
-  o.redis_spin_wait = 100ms;
+// Four threads read 5 keys each from a cache on a frozen Redis (several at
+// once, so that reads queue on the loop: a lone caller would take a direct
+// connection). Every read must fall back to the loader within one command
+// timeout. Returns the CPU time the threads used, which tells a caller that
+// spun from one that slept.
+std::chrono::microseconds cpu_of_reads_on_a_frozen_redis(RedisServer& server, const Options& o) {
   Cache cache(o);
-  ASSERT_TRUE(cache.redis_connected());
+  EXPECT_TRUE(cache.redis_connected());
   server.pause();
   constexpr int k_threads = 4;
   std::vector<steady::duration> worst(k_threads, steady::duration::zero());
+  std::vector<std::chrono::microseconds> cpu(k_threads);
   std::vector<int> wrong(k_threads, 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < k_threads; ++t) {
     threads.emplace_back([&, t] {
+      auto thread_cpu = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+      };
+      const auto cpu_start = thread_cpu();
       for (int i = 0; i < 5; ++i) {
         const auto start = steady::now();
         const std::string key = "k" + std::to_string(t) + "-" + std::to_string(i);
         if (cache.get_or_load<std::string>(key, 60s, [&] { return key; }) != key) ++wrong[t];
         worst[t] = std::max(worst[t], steady::now() - start);
       }
+      cpu[t] = std::chrono::duration_cast<std::chrono::microseconds>(thread_cpu() - cpu_start);
     });
   }
   for (auto& th : threads) th.join();
   server.resume();
+  std::chrono::microseconds total{0};
   for (int t = 0; t < k_threads; ++t) {
     EXPECT_EQ(wrong[t], 0) << "thread " << t;
     // Checks for a spin that outlives the deadline, not speed.
     EXPECT_LT(worst[t], slack(o.command_timeout + 300ms)) << "thread " << t;
+    total += cpu[t];
   }
   EXPECT_GT(cache.stats().redis_errors, 0u);
-  // Redis back: spinning callers read and write through it again.
-  ASSERT_TRUE(eventually(
+  // Redis back: the callers read and write through it again.
+  EXPECT_TRUE(eventually(
       [&] {
         try {
           cache.set<std::string>("after", "v", 60s);
@@ -147,8 +155,27 @@ TEST(Connection, SpinningCallersOnAFrozenRedisCostAtMostOneCommandTimeout) {
       },
       5s));
   Cache reader(o);  // an empty L1: the value comes from Redis
-  ASSERT_TRUE(reader.redis_connected());
+  EXPECT_TRUE(reader.redis_connected());
   EXPECT_EQ(reader.get<std::string>("after"), "v");
+  return total;
+}
+
+// Callers that spin for the whole command timeout (redis_spin_wait): the spin
+// ends at the caller's deadline, so a read on a frozen Redis still costs one
+// timeout. And the option reaches the wait: spinning threads burn CPU while
+// they wait, sleeping ones next to none (5 runs here: 0.2-1.0 s against
+// 0.5-2.2 ms, so the bounds below leave a wide margin for a loaded machine,
+// where spinners yield to other threads).
+TEST(Connection, SpinningCallersOnAFrozenRedisCostAtMostOneCommandTimeout) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  o.command_timeout = 100ms;
+  o.redis_spin_wait = 100ms;
+  const auto spinning = cpu_of_reads_on_a_frozen_redis(server, o);
+  o.redis_spin_wait = 0us;
+  const auto sleeping = cpu_of_reads_on_a_frozen_redis(server, o);
+  EXPECT_GE(spinning, 40ms);
+  EXPECT_GT(spinning, sleeping * 4) << "sleeping: " << sleeping.count() << " us";
 }
 
 // Reads on direct (blocking) connections: a reconnect that must AUTH to a
