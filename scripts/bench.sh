@@ -59,6 +59,8 @@ labels = [("BM_multicache_string", "`get_or_load<std::string>`"),
           ("BM_multicache_string_metrics", "the same with `metrics = true`"),
           ("BM_multicache_user", "`get_or_load<User>` (decoded object, no JSON parse)"),
           ("BM_multicache_shared", "`get_or_load_shared<User>` (no copy)"),
+          ("BM_multicache_visit", "`visit_or_load<std::string>` (reader on the cached object: no copy, no shared count)"),
+          ("BM_multicache_visit_user", "`visit_or_load<User>`"),
           ("BM_baseline_mutex_lru", "baseline: mutex + list + map LRU (the Go library's design)"),
           ("BM_limit_unordered_map", "limit: unsynchronized `unordered_map::find`"),
           ("BM_limit_unordered_map_copy", "limit: the same `find`, then the value copied out")]
@@ -92,7 +94,9 @@ if cg1 or cg2:
     print("| ours / Caffeine | plain, 1 thread | plain, 2 threads | TTL, 1 thread | TTL, 2 threads |")
     print("|---|---|---|---|---|")
     for key, label in [("BM_multicache_string", "`get_or_load<std::string>`"),
-                       ("BM_multicache_shared", "`get_or_load_shared<User>`")]:
+                       ("BM_multicache_shared", "`get_or_load_shared<User>`"),
+                       ("BM_multicache_visit", "`visit_or_load<std::string>`"),
+                       ("BM_multicache_visit_user", "`visit_or_load<User>`")]:
         r1, r2 = rate.get((key, 1)), rate.get((key, 2))
         q = lambda a, b: f"{a / b:.2f}×" if a and b else "–"
         print(f"| {label} | {q(r1, cg1)} | {q(r2, cg2)} | {q(r1, ct1)} | {q(r2, ct2)} |")

@@ -53,6 +53,15 @@ Cache::l1_status Cache::lookup_shared(std::string_view key, const detail::TypeOp
       key));
 }
 
+Cache::l1_status Cache::lookup_visit(std::string_view key, const detail::TypeOps* ops,
+                                     const detail::VisitorRef& visit) {
+  return static_cast<l1_status>(impl_->counted_find(
+      [&](std::uint64_t hash, std::int64_t now) {
+        return impl_->l1_.find_visit(key, hash, ops, now, visit);
+      },
+      key));
+}
+
 Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
                             const detail::TypeOps* ops, const detail::LoaderRef& loader) {
   Impl& m = *impl_;

@@ -69,6 +69,20 @@ class Cache {
   std::shared_ptr<const T> get_or_load_shared(std::string_view key, std::chrono::milliseconds ttl,
                                               Loader&& loader);
 
+  // Like get_or_load, but calls reader(const T&) on the value instead of
+  // copying it out, and returns what reader returns (by value; void is fine):
+  // no copy, and unlike get_or_load_shared no shared reference count.
+  // On an L1 hit reader runs under a shared lock of the key's L1 shard: keep
+  // it short (it holds off writers to that shard, not readers), do not call
+  // into this Cache from it (a deadlock), and keep no reference to the value.
+  // Otherwise it runs on the value read from Redis or loaded, outside any
+  // lock. An exception from reader reaches the caller (that hit then goes
+  // uncounted). With Options::metrics, sampled L1 latencies include reader.
+  template <cacheable T, class Loader, class Reader>
+  std::invoke_result_t<Reader&, const T&> visit_or_load(std::string_view key,
+                                                        std::chrono::milliseconds ttl,
+                                                        Loader&& loader, Reader&& reader);
+
   // Many keys at once: L1 first, then ONE Redis round trip for every L1 miss,
   // then ONE call of batch_loader(missing_keys) for the rest, whose values are
   // written back to Redis in one pipeline. batch_loader takes
@@ -127,6 +141,8 @@ class Cache {
                    bool claim_refresh = true);
   l1_status lookup_shared(std::string_view key, const detail::TypeOps* ops,
                           detail::erased_value* out);
+  l1_status lookup_visit(std::string_view key, const detail::TypeOps* ops,
+                         const detail::VisitorRef& visit);
   Fetched fetch(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                 const detail::LoaderRef& loader);
   detail::erased_value read(std::string_view key, const detail::TypeOps* ops);
@@ -147,6 +163,15 @@ class Cache {
       return std::make_shared<const T>(std::invoke(loader));
     };
   }
+  // Queues a background reload of key with an owned copy of loader.
+  template <class T, class Loader>
+  void refresh_with(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader) {
+    refresh(
+        key, ttl, &detail::type_ops_for<T>,
+        detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
+          return std::make_shared<const T>(std::invoke(l));
+        }));
+  }
   template <class T, class Loader>
   detail::erased_value load_path(std::string_view key, std::chrono::milliseconds ttl,
                                  Loader&& loader);
@@ -164,13 +189,7 @@ detail::erased_value Cache::load_path(std::string_view key, std::chrono::millise
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   auto call = wrap<T>(loader);
   Fetched f = fetch(key, ttl, ops, detail::LoaderRef(call));
-  if (f.needs_refresh) {
-    refresh(
-        key, ttl, ops,
-        detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
-          return std::make_shared<const T>(std::invoke(l));
-        }));
-  }
+  if (f.needs_refresh) refresh_with<T>(key, ttl, std::forward<Loader>(loader));
   return std::move(f.value);
 }
 
@@ -183,11 +202,7 @@ T Cache::get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader
     case l1_status::hit:
       return std::move(*out);
     case l1_status::stale:
-      refresh(
-          key, ttl, ops,
-          detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
-            return std::make_shared<const T>(std::invoke(l));
-          }));
+      refresh_with<T>(key, ttl, std::forward<Loader>(loader));
       return std::move(*out);
     case l1_status::miss:
       break;
@@ -206,16 +221,46 @@ std::shared_ptr<const T> Cache::get_or_load_shared(std::string_view key,
     case l1_status::hit:
       return std::static_pointer_cast<const T>(v);
     case l1_status::stale:
-      refresh(
-          key, ttl, ops,
-          detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
-            return std::make_shared<const T>(std::invoke(l));
-          }));
+      refresh_with<T>(key, ttl, std::forward<Loader>(loader));
       return std::static_pointer_cast<const T>(v);
     case l1_status::miss:
       break;
   }
   return std::static_pointer_cast<const T>(load_path<T>(key, ttl, std::forward<Loader>(loader)));
+}
+
+template <cacheable T, class Loader, class Reader>
+std::invoke_result_t<Reader&, const T&> Cache::visit_or_load(std::string_view key,
+                                                             std::chrono::milliseconds ttl,
+                                                             Loader&& loader, Reader&& reader) {
+  using R = std::invoke_result_t<Reader&, const T&>;
+  static_assert(!std::is_reference_v<R>,
+                "the reader must return by value: a reference into the cached value would "
+                "outlive the lock that keeps it alive");
+  check_ttl(ttl);
+  const detail::TypeOps* ops = &detail::type_ops_for<T>;
+  std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> result;
+  auto visit = [&](const void* p) {
+    const T& value = *static_cast<const T*>(p);
+    if constexpr (std::is_void_v<R>) {
+      std::invoke(reader, value);
+    } else {
+      result.emplace(std::invoke(reader, value));
+    }
+  };
+  switch (lookup_visit(key, ops, detail::VisitorRef(visit))) {
+    case l1_status::hit:
+      break;
+    case l1_status::stale:
+      refresh_with<T>(key, ttl, std::forward<Loader>(loader));
+      break;
+    case l1_status::miss: {
+      const detail::erased_value v = load_path<T>(key, ttl, std::forward<Loader>(loader));
+      visit(v.get());
+      break;
+    }
+  }
+  if constexpr (!std::is_void_v<R>) return std::move(*result);
 }
 
 template <cacheable T, class BatchLoader>

@@ -102,6 +102,13 @@ lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
                    [&](const Entry& e) { *out = e.value; });
 }
 
+lookup_result L1Cache::find_visit(std::string_view key, std::uint64_t hash,
+                                  const detail::TypeOps* ops, std::int64_t now_ns,
+                                  const detail::VisitorRef& visit) {
+  return find_impl(key, hash, ops, now_ns, true, FlatIndex::reads::object,
+                   [&](const Entry& e) { visit(e.value.get()); });
+}
+
 bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
                                   const detail::TypeOps* ops, std::int64_t now_ns,
                                   std::int64_t grace_ns, detail::erased_value* out) {

@@ -95,6 +95,12 @@ class L1Cache {
   // Like find, but hands out the shared value itself.
   lookup_result find_shared(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                             std::int64_t now_ns, detail::erased_value* out);
+  // Like find, but calls visit(value) on the cached object itself, under the
+  // shard's shared lock (visit must not call into this cache); on a miss
+  // visit is not called. An exception from visit propagates, the lock
+  // released.
+  lookup_result find_visit(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
+                           std::int64_t now_ns, const detail::VisitorRef& visit);
 
   // An entry of this type that expired less than grace_ns ago (or has not
   // expired): for stale-if-error. Does not touch reference bits or claims.

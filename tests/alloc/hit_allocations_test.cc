@@ -78,6 +78,14 @@ TEST(HitAllocations, LargeValuesHaveAZeroCopyAccessor) {
   shared_hit();
   EXPECT_EQ(allocations_of(1000, shared_hit), 0);
   EXPECT_EQ(total, 1001u * 64 * 1024);
+  // visit_or_load: no allocation either, and no shared count to bump.
+  total = 0;
+  auto visit_hit = [&] {
+    total += cache.visit_or_load<std::string>(
+        "big", 1h, [] { return std::string(); }, [](const std::string& v) { return v.size(); });
+  };
+  EXPECT_EQ(allocations_of(1000, visit_hit), 0);
+  EXPECT_EQ(total, 1000u * 64 * 1024);
   // The copying accessor allocates (the string's buffer), as documented.
   EXPECT_GT(
       allocations_of(

@@ -138,6 +138,20 @@ class LoaderRef {
   erased_value (*call_)(void*);
 };
 
+// A non-owning reference to a callable taking the cached object (as
+// const void*); valid only during the call that received it.
+class VisitorRef {
+ public:
+  template <class F>
+  explicit VisitorRef(F& f)
+      : obj_(&f), call_([](void* obj, const void* value) { (*static_cast<F*>(obj))(value); }) {}
+  void operator()(const void* value) const { call_(obj_, value); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, const void*);
+};
+
 // A non-owning reference to a batch loader: keys in, one value per key out
 // (null: not found). Valid only during the call that received it.
 class BatchLoaderRef {
