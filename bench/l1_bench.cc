@@ -154,6 +154,60 @@ void BM_limit_unordered_map_copy(benchmark::State& state) {
   });
 }
 
+// Large values (4 KiB strings, 10k keys, Zipf 0.99): what each accessor
+// costs when the caller reads one byte in the middle of the value.
+constexpr std::size_t k_large_keys = 10000;
+constexpr std::size_t k_large_bytes = 4096;
+
+struct LargeWorld {
+  std::vector<std::string> keys = make_keys(k_large_keys);
+  std::vector<std::uint32_t> trace = zipf_trace(k_large_keys, 0.99, k_trace, 43);
+  Cache cache{{.l1_max_items = 2 * k_large_keys, .l1_max_memory_mb = 1024}};
+  LargeWorld() {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      cache.set<std::string>(keys[i], std::string(k_large_bytes, static_cast<char>('a' + i % 26)),
+                             1h);
+    }
+  }
+};
+
+LargeWorld& large_world() {
+  static LargeWorld w;
+  return w;
+}
+
+template <class Fn>
+void run_large(benchmark::State& state, Fn&& fn) {
+  LargeWorld& w = large_world();
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(fn(w.cache, w.keys[w.trace[i & (k_trace - 1)]]));
+    ++i;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+char middle(const std::string& v) { return v[v.size() / 2]; }
+
+void BM_large_copy(benchmark::State& state) {
+  run_large(state, [](Cache& c, const std::string& k) {
+    return middle(c.get_or_load<std::string>(k, 1h, [] { return std::string(1, 'x'); }));
+  });
+}
+
+void BM_large_shared(benchmark::State& state) {
+  run_large(state, [](Cache& c, const std::string& k) {
+    return middle(*c.get_or_load_shared<std::string>(k, 1h, [] { return std::string(1, 'x'); }));
+  });
+}
+
+void BM_large_visit(benchmark::State& state) {
+  run_large(state, [](Cache& c, const std::string& k) {
+    return c.visit_or_load<std::string>(
+        k, 1h, [] { return std::string(1, 'x'); }, middle);
+  });
+}
+
 BENCHMARK(BM_multicache_string)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_multicache_string_clock)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_multicache_string_metrics)->Threads(1)->Threads(2)->UseRealTime();
@@ -166,6 +220,9 @@ BENCHMARK(BM_baseline_mutex_lru)->Threads(1)->Threads(2)->UseRealTime();
 // they read it.
 BENCHMARK(BM_limit_unordered_map)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_limit_unordered_map_copy)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_large_copy)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_large_shared)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_large_visit)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 }  // namespace multicache::bench

@@ -104,6 +104,18 @@ if cg1 or cg2:
 else:
     print(os.environ.get("caffeine_note") or "Caffeine rows skipped: no output from bench/caffeine/CaffeineBench.java")
     print()
+print("4 KiB values (10k keys, Zipf 0.99), the caller reading one byte of each, Mops/s total:")
+print()
+print("| accessor | 1 thread | 2 threads | vs copying, 2 threads |")
+print("|---|---|---|---|")
+copy2 = rate.get(("BM_large_copy", 2))
+for key, label in [("BM_large_copy", "`get_or_load<std::string>` (copies 4 KiB)"),
+                   ("BM_large_shared", "`get_or_load_shared<std::string>`"),
+                   ("BM_large_visit", "`visit_or_load<std::string>`")]:
+    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
+    ratio = f"{r2 / copy2:.2f}×" if r2 and copy2 else "–"
+    print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+print()
 comp = json.load(open(sys.argv[2]))["benchmarks"]
 row = {}
 for b in comp:
