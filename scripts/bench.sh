@@ -14,14 +14,27 @@ min_time=${MIN_TIME:-1}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+# Runs one Google Benchmark binary, its JSON into $1. Its stderr is kept, and
+# shown with the exit code if it fails, so that a failed suite never ends
+# this script (set -e) without a word.
+bench_json() {
+  local json=$1 rc=0
+  shift
+  "$@" --benchmark_format=json >"$json" 2>"$json.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "bench.sh: $* exited with status $rc; the end of its stderr:" >&2
+    tail -n 20 "$json.err" >&2
+    exit "$rc"
+  fi
+}
+
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
 # L1 rows: medians of interleaved repetitions (2-thread figures move by
 # +-30% from one run to the next on a shared 2-core VM).
 reps=${REPS:-3}
-build-bench/bench/l1_bench --benchmark_min_time="$min_time" --benchmark_format=json \
-  --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true \
-  >"$out/l1.json" 2>/dev/null
+bench_json "$out/l1.json" build-bench/bench/l1_bench --benchmark_min_time="$min_time" \
+  --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true
 # Caffeine (Java) on the same workload, right after l1_bench: optional, never
 # a dependency. Debian: apt-get install default-jre-headless libcaffeine-java
 # (or scripts/install-deps.sh default-jre-headless libcaffeine-java).
@@ -39,8 +52,8 @@ else  # Debian's caffeine.jar links to caffeine-<version>.jar
   caffeine_version=$(basename "$(readlink -f "$caffeine_jar")" .jar | sed -n 's/^caffeine-//p')
 fi
 export caffeine_note caffeine_version reps
-build-bench/bench/compression_bench --benchmark_min_time="$min_time" --benchmark_format=json \
-  >"$out/compression.json" 2>/dev/null
+bench_json "$out/compression.json" build-bench/bench/compression_bench \
+  --benchmark_min_time="$min_time"
 python3 - "$out/l1.json" "$out/compression.json" "$out/caffeine.txt" <<'PY'
 import json, os, statistics, sys
 l1 = json.load(open(sys.argv[1]))["benchmarks"]
@@ -132,8 +145,7 @@ for big, label in [(0, "200-byte JSON object"), (1, "JSON array of 1,000 users")
     us = lambda b: f"{b['real_time'] / 1000:.2f} µs" if b["time_unit"] == "ns" else f"{b['real_time']} {b['time_unit']}"
     print(f"| {label} | {int(raw['stored_bytes'])} | {int(zs['stored_bytes'])} (Snappy alone: {int(zs['snappy_bytes'])}) | {zs['saved_pct']:.1f}% | {us(raw)} / {us(zs)} | {us(dr)} / {us(dz)} |")
 PY
-build-bench/bench/batch_bench --benchmark_min_time="$min_time" --benchmark_format=json \
-  >"$out/batch.json" 2>/dev/null
+bench_json "$out/batch.json" build-bench/bench/batch_bench --benchmark_min_time="$min_time"
 python3 - "$out/batch.json" <<'PY'
 import json, sys
 b = {x["name"].split("/")[0]: x for x in json.load(open(sys.argv[1]))["benchmarks"]}
@@ -148,8 +160,8 @@ print(f"| one `get_or_load_many` | {batch['real_time']:.0f} µs | 1 | {single['r
 PY
 echo
 build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"
-build-bench/bench/l2_bench --benchmark_min_time="$min_time" --benchmark_repetitions=5 \
-  --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/l2.json" 2>/dev/null
+bench_json "$out/l2.json" build-bench/bench/l2_bench --benchmark_min_time="$min_time" \
+  --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
 python3 - "$out/l2.json" <<'PY'
 import json, sys
 m = {}
@@ -176,8 +188,8 @@ for t in (4, 16):
         hit = m.get((name, t))
         print(f"| {t} threads, throughput | {kops(hit)} ({how}) | blocking pool of 2 connections: {kops(pool)} | {ratio(hit, pool, 'items_per_second')} the throughput | {cost(hit)} / {cost(pool)} |")
 PY
-build-bench/bench/cluster_bench --benchmark_min_time="$min_time" --benchmark_repetitions=3 \
-  --benchmark_enable_random_interleaving=true --benchmark_format=json >"$out/cluster.json" 2>/dev/null
+bench_json "$out/cluster.json" build-bench/bench/cluster_bench --benchmark_min_time="$min_time" \
+  --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
 python3 - "$out/cluster.json" <<'PY'
 import json, sys
 rate = {}
