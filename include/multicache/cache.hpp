@@ -73,8 +73,10 @@ class Cache {
   // copying it out, and returns what reader returns (by value; void is fine):
   // no copy, and unlike get_or_load_shared no shared reference count.
   // On an L1 hit reader runs under a shared lock of the key's L1 shard: keep
-  // it short (it holds off writers to that shard, not readers), do not call
-  // into this Cache from it (a deadlock), and keep no reference to the value.
+  // it short (it holds off writers to that shard, not readers), keep no
+  // reference to the value, and do not call into this Cache from it (a call
+  // that needs the shard being read throws std::logic_error, where it would
+  // otherwise deadlock).
   // Otherwise it runs on the value read from Redis or loaded, outside any
   // lock. An exception from reader reaches the caller (that hit then goes
   // uncounted). With Options::metrics, sampled L1 latencies include reader.

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <stdexcept>
 
 namespace multicache::l1 {
 
@@ -22,6 +23,32 @@ std::size_t shard_count_for(std::size_t max_items) {
   std::size_t n = std::bit_floor(std::max<std::size_t>(1, max_items / 16));
   return std::min<std::size_t>(n, 64);
 }
+
+// The shard whose shared lock this thread holds while a find_visit reader
+// runs, else null. Locking that shard again from the reader (through any
+// call into the cache) would deadlock: the lock is not recursive and lets a
+// waiting writer in first. So every lock site checks it and throws instead.
+thread_local const void* t_visiting = nullptr;
+
+void check_not_visiting(const void* shard) {
+  if (t_visiting == shard) [[unlikely]] {
+    throw std::logic_error(
+        "multicache: a visit_or_load reader called into its own cache for a key of the L1 "
+        "shard it is reading (that would deadlock)");
+  }
+}
+
+// Marks the shard a reader runs under, for as long as it runs.
+class VisitingShard {
+ public:
+  explicit VisitingShard(const void* shard) : saved_(t_visiting) { t_visiting = shard; }
+  ~VisitingShard() { t_visiting = saved_; }
+  VisitingShard(const VisitingShard&) = delete;
+  VisitingShard& operator=(const VisitingShard&) = delete;
+
+ private:
+  const void* saved_;
+};
 
 }  // namespace
 
@@ -67,6 +94,7 @@ lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
                                    const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
                                    FlatIndex::reads next, CopyFn copy) {
   Shard& s = shard_for(hash);
+  check_not_visiting(&s);
   util::ReaderLock lock(s.mu);
   Entry* found = s.index.find(key, hash, next);
   if (found == nullptr) return lookup_result::miss;
@@ -105,14 +133,18 @@ lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
 lookup_result L1Cache::find_visit(std::string_view key, std::uint64_t hash,
                                   const detail::TypeOps* ops, std::int64_t now_ns,
                                   const detail::VisitorRef& visit) {
-  return find_impl(key, hash, ops, now_ns, true, FlatIndex::reads::object,
-                   [&](const Entry& e) { visit(e.value.get()); });
+  const Shard* shard = &shard_for(hash);
+  return find_impl(key, hash, ops, now_ns, true, FlatIndex::reads::object, [&](const Entry& e) {
+    const VisitingShard mark(shard);
+    visit(e.value.get());
+  });
 }
 
 bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
                                   const detail::TypeOps* ops, std::int64_t now_ns,
                                   std::int64_t grace_ns, detail::erased_value* out) {
   Shard& s = shard_for(hash);
+  check_not_visiting(&s);
   util::ReaderLock lock(s.mu);
   const Entry* e = s.index.find(key, hash);
   if (e == nullptr || e->ops != ops) return false;
@@ -146,6 +178,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   }
   if (req.expires_at_ns <= now_ns) return insert_result::expired;
   Shard& s = shard_for(hash);
+  check_not_visiting(&s);
   {
     util::WriterLock lock(s.mu);
     std::atomic<std::uint64_t>& generation = generation_for(hash);
@@ -215,6 +248,10 @@ void L1Cache::enforce_limits(std::size_t start_shard, std::int64_t now_ns) {
   std::size_t empty_in_a_row = 0;
   for (std::size_t i = start_shard; over_limits() && empty_in_a_row < n; ++i) {
     Shard& s = *shards_[i % n];
+    if (t_visiting == &s) {  // a reader's own shard: evict elsewhere
+      ++empty_in_a_row;
+      continue;
+    }
     util::WriterLock lock(s.mu);
     if (evict_one_locked(s, nullptr, now_ns)) {
       empty_in_a_row = 0;
@@ -230,6 +267,7 @@ void L1Cache::drop(std::string_view key, std::uint64_t hash) { erase_impl(key, h
 
 void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
   Shard& s = shard_for(hash);
+  check_not_visiting(&s);
   util::WriterLock lock(s.mu);
   if (bump) generation_for(hash).fetch_add(1, std::memory_order_acq_rel);
   Entry* e = s.index.find(key, hash);
@@ -240,6 +278,7 @@ void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
 
 void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {
   Shard& s = shard_for(hash);
+  check_not_visiting(&s);
   util::ReaderLock lock(s.mu);
   Entry* e = s.index.find(key, hash);
   if (e != nullptr) e->refresh_claimed.store(false, std::memory_order_release);
@@ -253,6 +292,7 @@ void L1Cache::clear() {
   }
   for (auto& sp : shards_) {
     Shard& s = *sp;
+    check_not_visiting(&s);
     util::WriterLock lock(s.mu);
     while (Entry* e = s.policy.any()) {
       counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);

@@ -96,9 +96,10 @@ class L1Cache {
   lookup_result find_shared(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                             std::int64_t now_ns, detail::erased_value* out);
   // Like find, but calls visit(value) on the cached object itself, under the
-  // shard's shared lock (visit must not call into this cache); on a miss
-  // visit is not called. An exception from visit propagates, the lock
-  // released.
+  // shard's shared lock; on a miss visit is not called. An exception from
+  // visit propagates, the lock released. While visit runs, any call on this
+  // thread that would lock that shard throws std::logic_error (it would
+  // deadlock); eviction passes over that shard.
   lookup_result find_visit(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                            std::int64_t now_ns, const detail::VisitorRef& visit);
 

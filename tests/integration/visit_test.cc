@@ -92,6 +92,46 @@ TEST_F(VisitTest, AReaderExceptionReachesTheCallerAndReleasesTheShard) {
   EXPECT_EQ(loads, 1);
 }
 
+// A reader that calls back into the cache for the key it is reading needs
+// the shard it holds: a clear error, not a deadlock, and nothing is lost.
+TEST_F(VisitTest, AReaderCallingIntoItsOwnShardGetsALogicErrorNotADeadlock) {
+  Cache cache(options());
+  cache.set<std::string>("k", "v1", 10s);
+  auto none = [] { return std::string(); };
+  EXPECT_THROW(
+      cache.visit_or_load<std::string>(
+          "k", 10s, none, [&](const std::string&) { cache.set<std::string>("k", "v2", 10s); }),
+      std::logic_error);
+  EXPECT_THROW(cache.visit_or_load<std::string>(
+                   "k", 10s, none, [&](const std::string&) { return cache.get<std::string>("k"); }),
+               std::logic_error);
+  EXPECT_THROW(cache.visit_or_load<std::string>("k", 10s, none,
+                                                [&](const std::string&) {
+                                                  return cache.visit_or_load<std::string>(
+                                                      "k", 10s, none, [](const std::string& v) {
+                                                        return v.size();
+                                                      });
+                                                }),
+               std::logic_error);
+  EXPECT_THROW(cache.visit_or_load<std::string>("k", 10s, none,
+                                                [&](const std::string&) { cache.remove("k"); }),
+               std::logic_error);
+  // set() and remove() stopped at their first step (dropping the L1 copy):
+  // Redis was not touched.
+  RedisCli cli(server_);
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v1");
+  // The shard was released each time, and the cache still works on this thread.
+  EXPECT_EQ(cache.get<std::string>("k"), "v1");
+  cache.set<std::string>("k", "v3", 10s);
+  EXPECT_EQ(
+      cache.visit_or_load<std::string>("k", 10s, none, [](const std::string& v) { return v; }),
+      "v3");
+  // Outside a reader the same calls work as always (the mark is cleared).
+  EXPECT_EQ(cache.get<std::string>("k"), "v3");
+}
+
 TEST_F(VisitTest, AStaleHitReturnsTheOldValueAndQueuesOneRefresh) {
   Options o = options();
   auto clock = std::make_shared<ManualClock>();
