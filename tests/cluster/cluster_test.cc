@@ -273,7 +273,7 @@ TEST(Cluster, ReshardingOntoANewEmptyPrimary) {
 }
 
 TEST(Cluster, PrimaryFailoverRecovers) {
-  RedisCluster cluster({.primaries = 3, .replicas = 1});
+  RedisCluster cluster({.primaries = 3, .replicas = 1, .node_timeout_ms = 1000});
   const std::string prefix = unique_prefix();
   // a's subscriber is on node 1, the primary that dies.
   Cache a(cluster_options(cluster.url({1, 0}), prefix));
