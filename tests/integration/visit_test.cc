@@ -139,7 +139,11 @@ TEST_F(VisitTest, AStaleHitReturnsTheOldValueAndQueuesOneRefresh) {
   o.early_refresh_ratio = 0.5;
   Cache cache(o);
   std::atomic<int> loads{0};
-  auto loader = [&loads] { return "v" + std::to_string(loads.fetch_add(1) + 1); };
+  auto loader = [&loads] {
+    const int n = loads.fetch_add(1) + 1;
+    if (n > 1) std::this_thread::sleep_for(500ms);  // the refresh is slow
+    return "v" + std::to_string(n);
+  };
   auto copy = [](const std::string& v) { return v; };
   EXPECT_EQ(cache.visit_or_load<std::string>("k", 10s, loader, copy), "v1");
   clock->advance(6s);  // past 10 s * 0.5 on L1's clock: stale, not expired
@@ -148,6 +152,8 @@ TEST_F(VisitTest, AStaleHitReturnsTheOldValueAndQueuesOneRefresh) {
   RedisCli cli(server_);
   ASSERT_TRUE(eventually([&] { return cli.cmd({"EXISTS", prefix_ + "k"}).integer == 1; }));
   cli.cmd({"DEL", prefix_ + "k"});
+  // Both stale reads return at once with the old value (the second one,
+  // well within the loader's 500 ms, while the refresh is still running).
   EXPECT_EQ(cache.visit_or_load<std::string>("k", 10s, loader, copy), "v1");
   EXPECT_EQ(cache.visit_or_load<std::string>("k", 10s, loader, copy), "v1");
   ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == 1; }));

@@ -1,7 +1,9 @@
 #include "support/redis_cluster.h"
 
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "l2/cluster_slots.h"
 
@@ -15,6 +17,25 @@ bool info_has(const l2::Reply& r, const std::string& line) {
 
 void check(const l2::Reply& r, const std::string& what) {
   if (r.is_error()) throw std::runtime_error(what + ": " + r.str);
+}
+
+// True when CLUSTER NODES lists `count` nodes and this node's link to each
+// is up (field 8, link-state). A PUBLISH is broadcast over those links only:
+// one sent before a link is up never reaches that node's subscribers.
+bool links_up(const l2::Reply& nodes, std::size_t count) {
+  if (nodes.type != l2::Reply::kind::string) return false;
+  std::istringstream lines(nodes.str);
+  std::string line;
+  std::size_t seen = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::vector<std::string> f(8);
+    for (auto& x : f) fields >> x;
+    if (f[7] != "connected") return false;
+    ++seen;
+  }
+  return seen == count;
 }
 
 }  // namespace
@@ -66,6 +87,15 @@ RedisCluster::RedisCluster(RedisClusterOptions options) : options_(options) {
     }
   }
   if (!wait_healthy(std::chrono::seconds(30))) throw std::runtime_error("cluster not healthy");
+  const bool linked = eventually(
+      [&] {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+          if (!links_up(cmd(i, {"CLUSTER", "NODES"}), nodes_.size())) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(20));
+  if (!linked) throw std::runtime_error("cluster bus links did not come up");
   for (std::size_t i = static_cast<std::size_t>(options_.primaries); i < nodes_.size(); ++i) {
     const bool synced = eventually(
         [&] {

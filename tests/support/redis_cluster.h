@@ -28,10 +28,10 @@ struct RedisClusterOptions {
   int primaries = 3;
   int replicas = 0;  // per primary
   // A node drops and reopens its bus link to a peer that has not answered a
-  // ping for half of this, and a PUBLISH broadcast while the link is down is
-  // lost. 1 s (a 0.5 s stall) lost one invalidation of 30 in
-  // Cluster.InvalidationCrossesNodes when the suite ran in parallel on 2
-  // cores; tests that wait for a failover set it low themselves.
+  // ping for half of this, and a PUBLISH broadcast while a link is down is
+  // lost. 5 s keeps the links up through the stalls of a loaded 2-core
+  // machine running sanitizer builds; tests that wait for a failover set it
+  // low themselves.
   int node_timeout_ms = 5000;
 };
 
