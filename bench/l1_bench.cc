@@ -60,15 +60,20 @@ World& world() {
   return w;
 }
 
-template <class Fn>
-void run(benchmark::State& state, Fn&& fn) {
-  World& w = world();
+// Each thread walks the trace from its own offset: fn(w, key) per iteration.
+template <class W, class Fn>
+void run_over(benchmark::State& state, W& w, Fn&& fn) {
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
   for (auto _ : state) {
     fn(w, w.keys[w.trace[i & (k_trace - 1)]]);
     ++i;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+template <class Fn>
+void run(benchmark::State& state, Fn&& fn) {
+  run_over(state, world(), fn);
 }
 
 void BM_multicache_string(benchmark::State& state) {
@@ -176,15 +181,12 @@ LargeWorld& large_world() {
   return w;
 }
 
+// fn(cache, key) returns the byte the caller read.
 template <class Fn>
 void run_large(benchmark::State& state, Fn&& fn) {
-  LargeWorld& w = large_world();
-  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(fn(w.cache, w.keys[w.trace[i & (k_trace - 1)]]));
-    ++i;
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  run_over(state, large_world(), [&fn](LargeWorld& w, const std::string& k) {
+    benchmark::DoNotOptimize(fn(w.cache, k));
+  });
 }
 
 char middle(const std::string& v) { return v[v.size() / 2]; }
