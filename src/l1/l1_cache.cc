@@ -30,11 +30,15 @@ std::size_t shard_count_for(std::size_t max_items) {
 // waiting writer in first. So every lock site checks it and throws instead.
 thread_local const void* t_visiting = nullptr;
 
+[[noreturn, gnu::cold, gnu::noinline]] void throw_visiting() {
+  throw std::logic_error(
+      "multicache: a visit_or_load reader called into its own cache for a key of the L1 "
+      "shard it is reading (that would deadlock)");
+}
+
 void check_not_visiting(const void* shard) {
   if (t_visiting == shard) [[unlikely]] {
-    throw std::logic_error(
-        "multicache: a visit_or_load reader called into its own cache for a key of the L1 "
-        "shard it is reading (that would deadlock)");
+    throw_visiting();
   }
 }
 
@@ -51,6 +55,12 @@ class VisitingShard {
 };
 
 }  // namespace
+
+inline L1Cache::Shard& L1Cache::shard_to_lock(std::uint64_t hash) const {
+  Shard& s = shard_for(hash);
+  check_not_visiting(&s);
+  return s;
+}
 
 L1Cache::L1Cache(std::size_t max_items, std::size_t max_bytes, L1Counters* counters, policy p)
     : max_items_(max_items), max_bytes_(max_bytes), counters_(counters) {
@@ -93,8 +103,7 @@ template <class CopyFn>
 lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
                                    const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
                                    FlatIndex::reads next, CopyFn copy) {
-  Shard& s = shard_for(hash);
-  check_not_visiting(&s);
+  Shard& s = shard_to_lock(hash);
   util::ReaderLock lock(s.mu);
   Entry* found = s.index.find(key, hash, next);
   if (found == nullptr) return lookup_result::miss;
@@ -143,8 +152,7 @@ lookup_result L1Cache::find_visit(std::string_view key, std::uint64_t hash,
 bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
                                   const detail::TypeOps* ops, std::int64_t now_ns,
                                   std::int64_t grace_ns, detail::erased_value* out) {
-  Shard& s = shard_for(hash);
-  check_not_visiting(&s);
+  Shard& s = shard_to_lock(hash);
   util::ReaderLock lock(s.mu);
   const Entry* e = s.index.find(key, hash);
   if (e == nullptr || e->ops != ops) return false;
@@ -177,8 +185,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     return insert_result::too_large;
   }
   if (req.expires_at_ns <= now_ns) return insert_result::expired;
-  Shard& s = shard_for(hash);
-  check_not_visiting(&s);
+  Shard& s = shard_to_lock(hash);
   {
     util::WriterLock lock(s.mu);
     std::atomic<std::uint64_t>& generation = generation_for(hash);
@@ -266,8 +273,7 @@ void L1Cache::erase(std::string_view key, std::uint64_t hash) { erase_impl(key, 
 void L1Cache::drop(std::string_view key, std::uint64_t hash) { erase_impl(key, hash, false); }
 
 void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
-  Shard& s = shard_for(hash);
-  check_not_visiting(&s);
+  Shard& s = shard_to_lock(hash);
   util::WriterLock lock(s.mu);
   if (bump) generation_for(hash).fetch_add(1, std::memory_order_acq_rel);
   Entry* e = s.index.find(key, hash);
@@ -277,8 +283,7 @@ void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
 }
 
 void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {
-  Shard& s = shard_for(hash);
-  check_not_visiting(&s);
+  Shard& s = shard_to_lock(hash);
   util::ReaderLock lock(s.mu);
   Entry* e = s.index.find(key, hash);
   if (e != nullptr) e->refresh_claimed.store(false, std::memory_order_release);

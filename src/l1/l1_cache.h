@@ -162,6 +162,10 @@ class L1Cache {
 
   std::size_t shard_index(std::uint64_t hash) const { return (util::mix_hash(hash) >> 48) & mask_; }
   Shard& shard_for(std::uint64_t hash) const { return *shards_[shard_index(hash)]; }
+  // shard_for(hash), to be locked next: throws std::logic_error when this
+  // thread is inside a find_visit reader of that shard (it would deadlock).
+  // Every lock of a key's shard goes through it (inline, in l1_cache.cc).
+  inline Shard& shard_to_lock(std::uint64_t hash) const;
   // copy(entry) runs under the shard's shared lock on a hit; next: what it reads.
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,

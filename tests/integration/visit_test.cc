@@ -72,9 +72,11 @@ TEST_F(VisitTest, AReaderExceptionReachesTheCallerAndReleasesTheShard) {
   Cache cache(options());
   cache.set<std::string>("k", "v1", 10s);
   auto boom = [](const std::string&) -> int { throw std::runtime_error("reader failed"); };
+  const std::uint64_t hits_before = cache.stats().l1_hits;
   EXPECT_THROW(cache.visit_or_load<std::string>(
                    "k", 10s, [] { return std::string(); }, boom),
                std::runtime_error);
+  EXPECT_EQ(cache.stats().l1_hits, hits_before);  // as documented: that hit goes uncounted
   // The shard's lock was released: a write to the same key (its exclusive
   // lock) goes through, and the next read sees it.
   cache.set<std::string>("k", "v2", 10s);
