@@ -38,7 +38,7 @@ static_assert(static_cast<int>(l1::lookup_result::miss) == 0 &&
 Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops, void* out,
                                bool claim_refresh) {
   return static_cast<l1_status>(impl_->counted_find(
-      [&](std::uint64_t hash, std::int64_t now) {
+      [&](std::uint64_t hash, const l1::ReadTime& now) {
         return impl_->l1_.find(key, hash, ops, now, out, claim_refresh);
       },
       key));
@@ -47,7 +47,7 @@ Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops,
 Cache::l1_status Cache::lookup_shared(std::string_view key, const detail::TypeOps* ops,
                                       detail::erased_value* out) {
   return static_cast<l1_status>(impl_->counted_find(
-      [&](std::uint64_t hash, std::int64_t now) {
+      [&](std::uint64_t hash, const l1::ReadTime& now) {
         return impl_->l1_.find_shared(key, hash, ops, now, out);
       },
       key));
@@ -56,7 +56,7 @@ Cache::l1_status Cache::lookup_shared(std::string_view key, const detail::TypeOp
 Cache::l1_status Cache::lookup_visit(std::string_view key, const detail::TypeOps* ops,
                                      const detail::VisitorRef& visit) {
   return static_cast<l1_status>(impl_->counted_find(
-      [&](std::uint64_t hash, std::int64_t now) {
+      [&](std::uint64_t hash, const l1::ReadTime& now) {
         return impl_->l1_.find_visit(key, hash, ops, now, visit);
       },
       key));

@@ -42,7 +42,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       const std::string_view key = keys[i];
       if (!first_index.emplace(key, i).second) continue;
       const auto r = m.counted_find(
-          [&](std::uint64_t hash, std::int64_t now) {
+          [&](std::uint64_t hash, const l1::ReadTime& now) {
             return m.l1_.find_shared(key, hash, ops, now, &out[i]);
           },
           key);

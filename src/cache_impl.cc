@@ -42,6 +42,7 @@ std::string random_origin() {
 Cache::Impl::Impl(Options options)
     : opts_((options.validate(), std::move(options))),
       clock_(opts_.clock ? opts_.clock.get() : default_clock()),
+      lag_ns_(clock_->max_lag().count()),
       origin_(random_origin()),
       l1_(opts_.l1_max_items, opts_.l1_max_memory_mb << 20, &l1_counters_,
           opts_.l1_policy == eviction_policy::tinylfu ? l1::policy::tinylfu : l1::policy::clock),

@@ -36,8 +36,13 @@ class Cache::Impl {
 
   void close();
 
-  // Time.
+  // Time. now_ns(): the clock's exact time. read_time(): what an L1 hit
+  // checks deadlines against, the clock's coarse reading (see
+  // Clock::coarse_now), which settles a deadline near it with now_ns().
   std::int64_t now_ns() const { return clock_->now().time_since_epoch().count(); }
+  l1::ReadTime read_time() const {
+    return {clock_->coarse_now().time_since_epoch().count(), lag_ns_, clock_};
+  }
   static std::int64_t wall_ns();  // real Unix time in ns (for Redis and other instances)
 
   void log(log_level level, std::string_view message) const;
@@ -141,7 +146,7 @@ class Cache::Impl {
   l1::lookup_result counted_find(Find&& find, std::string_view key) {
     const bool timed = sample_l1();
     const std::int64_t t0 = timed ? mono_ns() : 0;
-    const l1::lookup_result r = find(l1::L1Cache::hash(key), now_ns());
+    const l1::lookup_result r = find(l1::L1Cache::hash(key), read_time());
     if (timed) latencies_.l1.observe_ns(mono_ns() - t0);
     if (r == l1::lookup_result::miss) {
       counters_.l1_misses.add();
@@ -169,6 +174,7 @@ class Cache::Impl {
 
   const Options opts_;
   const Clock* clock_ = nullptr;
+  std::int64_t lag_ns_ = 0;                    // clock_->max_lag()
   std::string origin_;                         // this instance's random id
   std::atomic<std::uint64_t> lock_serial_{0};  // makes lock tokens unique
   metrics::Counters counters_;

@@ -172,7 +172,8 @@ struct Options {
   std::function<void(log_level, std::string_view)> log{};
 
   // Monotonic time source for L1 expiry, staleness and the breaker. Default
-  // (null): std::chrono::steady_clock. Tests inject a ManualClock. What goes
+  // (null): SystemClock (std::chrono::steady_clock; L1 hits read its coarse
+  // reading, see clock.hpp). Tests inject a ManualClock. What goes
   // to Redis (stale-after seconds, SET PXAT deadlines) always uses the real
   // wall clock: keep instances' clocks in sync with Redis's (NTP).
   std::shared_ptr<const Clock> clock{};

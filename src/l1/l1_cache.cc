@@ -87,33 +87,33 @@ L1Cache::~L1Cache() {
 
 template <class CopyFn>
 lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
-                                 const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
+                                 const detail::TypeOps* ops, const ReadTime& now, bool claim,
                                  FlatIndex::reads next, CopyFn copy) {
   // The sketch's line and the key's bucket start loading before the shard
   // lock is taken (its locked instruction would otherwise wait for them);
   // the sketch is counted after the lock is released.
   if (sketch_) sketch_->prefetch(hash);
   shard_for(hash).prefetch(hash);
-  const lookup_result r = locked_find(key, hash, ops, now_ns, claim, next, copy);
+  const lookup_result r = locked_find(key, hash, ops, now, claim, next, copy);
   if (sketch_) sketch_->increment(hash);
   return r;
 }
 
 template <class CopyFn>
 lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
-                                   const detail::TypeOps* ops, std::int64_t now_ns, bool claim,
+                                   const detail::TypeOps* ops, const ReadTime& now, bool claim,
                                    FlatIndex::reads next, CopyFn copy) {
   Shard& s = shard_to_lock(hash);
   util::ReaderLock lock(s.mu);
   Entry* found = s.index.find(key, hash, next);
   if (found == nullptr) return lookup_result::miss;
   Entry& e = *found;
-  if (e.expires_at_ns <= now_ns || e.ops != ops) return lookup_result::miss;
+  if (e.ops != ops || now.reached(e.expires_at_ns)) return lookup_result::miss;
   if (!e.referenced.load(std::memory_order_relaxed)) {
     e.referenced.store(true, std::memory_order_relaxed);
   }
   copy(e);
-  if (claim && e.stale_at_ns <= now_ns && !e.refresh_claimed.load(std::memory_order_relaxed) &&
+  if (claim && now.reached(e.stale_at_ns) && !e.refresh_claimed.load(std::memory_order_relaxed) &&
       !e.refresh_claimed.exchange(true, std::memory_order_acq_rel)) {
     return lookup_result::stale;
   }
@@ -121,9 +121,9 @@ lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
 }
 
 lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                            std::int64_t now_ns, void* out, bool claim) {
+                            const ReadTime& now, void* out, bool claim) {
   const auto next = ops->bytes_of != nullptr ? FlatIndex::reads::bytes : FlatIndex::reads::object;
-  return find_impl(key, hash, ops, now_ns, claim, next, [&](const Entry& e) {
+  return find_impl(key, hash, ops, now, claim, next, [&](const Entry& e) {
     if (e.bytes != nullptr) {
       ops->copy_bytes_out({e.bytes, e.bytes_size}, out);
     } else {
@@ -133,17 +133,17 @@ lookup_result L1Cache::find(std::string_view key, std::uint64_t hash, const deta
 }
 
 lookup_result L1Cache::find_shared(std::string_view key, std::uint64_t hash,
-                                   const detail::TypeOps* ops, std::int64_t now_ns,
+                                   const detail::TypeOps* ops, const ReadTime& now,
                                    detail::erased_value* out) {
-  return find_impl(key, hash, ops, now_ns, true, FlatIndex::reads::object,
+  return find_impl(key, hash, ops, now, true, FlatIndex::reads::object,
                    [&](const Entry& e) { *out = e.value; });
 }
 
 lookup_result L1Cache::find_visit(std::string_view key, std::uint64_t hash,
-                                  const detail::TypeOps* ops, std::int64_t now_ns,
+                                  const detail::TypeOps* ops, const ReadTime& now,
                                   const detail::VisitorRef& visit) {
   const Shard* shard = &shard_for(hash);
-  return find_impl(key, hash, ops, now_ns, true, FlatIndex::reads::object, [&](const Entry& e) {
+  return find_impl(key, hash, ops, now, true, FlatIndex::reads::object, [&](const Entry& e) {
     const VisitingShard mark(shard);
     visit(e.value.get());
   });

@@ -32,6 +32,7 @@
 #include "l1/entry.h"
 #include "l1/flat_index.h"
 #include "l1/frequency_sketch.h"
+#include "l1/read_time.h"
 #include "l1/shard_policy.h"
 #include "util/hash.h"
 #include "util/mutex.h"
@@ -88,20 +89,20 @@ class L1Cache {
   static std::uint64_t hash(std::string_view key) { return util::StringHash{}(key); }
 
   // On hit or stale, copies the value into *out with ops->copy_out.
-  // An entry of another type, or expired at now_ns, is a miss.
+  // An entry of another type, or expired at now, is a miss.
   // claim = false: a stale entry reads as a plain hit and stays unclaimed.
   lookup_result find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                     std::int64_t now_ns, void* out, bool claim = true);
+                     const ReadTime& now, void* out, bool claim = true);
   // Like find, but hands out the shared value itself.
   lookup_result find_shared(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                            std::int64_t now_ns, detail::erased_value* out);
+                            const ReadTime& now, detail::erased_value* out);
   // Like find, but calls visit(value) on the cached object itself, under the
   // shard's shared lock; on a miss visit is not called. An exception from
   // visit propagates, the lock released. While visit runs, any call on this
   // thread that would lock that shard throws std::logic_error (it would
   // deadlock); eviction passes over that shard.
   lookup_result find_visit(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                           std::int64_t now_ns, const detail::VisitorRef& visit);
+                           const ReadTime& now, const detail::VisitorRef& visit);
 
   // An entry of this type that expired less than grace_ns ago (or has not
   // expired): for stale-if-error. Does not touch reference bits or claims.
@@ -169,10 +170,10 @@ class L1Cache {
   // copy(entry) runs under the shard's shared lock on a hit; next: what it reads.
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                          std::int64_t now_ns, bool claim, FlatIndex::reads next, CopyFn copy);
+                          const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy);
   template <class CopyFn>
   lookup_result locked_find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                            std::int64_t now_ns, bool claim, FlatIndex::reads next, CopyFn copy);
+                            const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy);
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
