@@ -4,7 +4,8 @@
 //
 //   1. index: a FlatIndex of Entries built as a shard builds them, with no
 //      lock, no clock, no sketch — the least this layout can do per hit;
-//   2. + lock: the same behind a shard-style shared lock (util::SharedMutex);
+//   2. + lock: the same behind shared locks as L1's shards take them (64
+//      util::SharedMutex on their own lines, picked by hash);
 //   3. L1Cache::find_visit at a fixed time: adds shard choice, the reference
 //      bit, the expiry and stale checks and the W-TinyLFU sketch count;
 //   4. Cache::visit_or_load: adds the clock read, the hit counter and the
@@ -14,6 +15,7 @@
 // 0.99. Compare items_per_second, as ratios within one run.
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <limits>
 #include <memory>
 #include <multicache/multicache.hpp>
@@ -43,7 +45,10 @@ std::size_t read(const std::string& v) { return v.size() + static_cast<unsigned 
 // Rung 1 and 2: entries and index as a shard holds them (each entry's
 // allocation followed by its value's, key by key).
 struct Index {
-  util::SharedMutex mu;
+  struct alignas(64) Lock {
+    util::SharedMutex mu;
+  };
+  std::array<Lock, 64> locks;  // as many as L1's shards here
   l1::FlatIndex index;
   std::vector<l1::Entry*> entries;
 
@@ -119,7 +124,7 @@ void BM_rung1_index(benchmark::State& state) {
 
 void BM_rung2_index_locked(benchmark::State& state) {
   run(state, [](World& w, const std::string& k) {
-    util::ReaderLock lock(w.index.mu);
+    util::ReaderLock lock(w.index.locks[l1::L1Cache::hash(k) >> 58].mu);
     return index_find(w.index.index, k);
   });
 }

@@ -158,6 +158,31 @@ print("|---|---|---|---|")
 print(f"| 100 × `get_or_load` | {single['real_time']:.0f} µs | 100 | 1.00× |")
 print(f"| one `get_or_load_many` | {batch['real_time']:.0f} µs | 1 | {single['real_time'] / batch['real_time']:.1f}× faster |")
 PY
+bench_json "$out/ladder.json" build-bench/bench/l1_ladder_bench --benchmark_min_time="$min_time" \
+  --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true
+python3 - "$out/ladder.json" <<'PY'
+import json, os, sys
+rate = {}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if "error_occurred" in b or b.get("aggregate_name", "median") != "median": continue
+    rate[(b["run_name"].split("/")[0], b["threads"])] = b["items_per_second"] / 1e6
+print()
+print(f"Where an L1 hit's time goes (l1_ladder_bench: the same read of a cached 100-byte string through more and more of the cache; Mops/s, medians of {os.environ['reps']} interleaved repetitions):")
+print()
+print("| rung | 1 thread | 2 threads | vs the index alone, 2 threads |")
+print("|---|---|---|---|")
+top = rate.get(("BM_rung1_index", 2))
+for key, label in [("BM_rung1_index", "the index and entries alone (no lock, no clock, no sketch)"),
+                   ("BM_rung2_index_locked", "+ a shared lock"),
+                   ("BM_rung3_l1_find_visit", "`L1Cache::find_visit` at a fixed time (+ reference bit, deadlines, sketch)"),
+                   ("BM_rung3_clock<coarse_time>", "the same, time read per hit as the cache reads it (coarse)"),
+                   ("BM_rung3_clock<exact_time>", "the same, time read per hit from `steady_clock` (before)"),
+                   ("BM_rung4_cache_visit", "`Cache::visit_or_load<std::string>` (the whole hit)")]:
+    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
+    f = lambda v: f"{v:.2f}" if v else "–"
+    ratio = f"{r2 / top:.2f}×" if r2 and top else "–"
+    print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+PY
 echo
 build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"
 bench_json "$out/l2.json" build-bench/bench/l2_bench --benchmark_min_time="$min_time" \
