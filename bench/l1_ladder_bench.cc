@@ -7,7 +7,8 @@
 //   2. + lock: the same behind shared locks as L1's shards take them (64
 //      util::SharedMutex on their own lines, picked by hash);
 //   3. L1Cache::find_visit at a fixed time: adds shard choice, the reference
-//      bit, the expiry and stale checks and the W-TinyLFU sketch count;
+//      bit, the expiry and stale checks and the W-TinyLFU sketch count (and
+//      the same with the clock policy: no sketch);
 //   4. Cache::visit_or_load: adds the clock read, the hit counter and the
 //      API's wrapping (the whole hit).
 //
@@ -78,20 +79,25 @@ struct World {
   Index index{keys};
   l1::L1Counters counters;
   l1::L1Cache l1{2 * k_keys, std::size_t{1} << 30, &counters, l1::policy::tinylfu};
+  l1::L1Cache clock_l1{2 * k_keys, std::size_t{1} << 30, &counters, l1::policy::clock};
   Cache cache{{.l1_max_items = 2 * k_keys, .l1_max_memory_mb = 1024}};
 
   World() {
+    fill(l1);
+    fill(clock_l1);
+    for (const auto& k : keys) cache.set<std::string>(k, std::string(100, 'v'), 1h);
+  }
+
+  void fill(l1::L1Cache& into) {
     for (const auto& k : keys) {
-      const std::uint64_t h = l1::L1Cache::hash(k);
       const l1::InsertRequest req{.key = k,
                                   .value = make_value(),
                                   .ops = string_ops(),
                                   .expires_at_ns = k_expires,
                                   .stale_at_ns = k_expires,
                                   .value_bytes = 100 + sizeof(std::string)};
-      l1.insert_unconditionally(req, h, k_now);
+      into.insert_unconditionally(req, l1::L1Cache::hash(k), k_now);
     }
-    for (const auto& k : keys) cache.set<std::string>(k, std::string(100, 'v'), 1h);
   }
 };
 
@@ -113,29 +119,39 @@ void run(benchmark::State& state, Fn&& fn) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
-std::size_t index_find(const l1::FlatIndex& index, const std::string& k) {
-  const l1::Entry* e = index.find(k, l1::L1Cache::hash(k));
+std::size_t index_find(const l1::FlatIndex& index, const std::string& k, std::uint64_t hash) {
+  const l1::Entry* e = index.find(k, hash);
   return e != nullptr ? read(*static_cast<const std::string*>(e->value.get())) : 0;
 }
 
 void BM_rung1_index(benchmark::State& state) {
-  run(state, [](World& w, const std::string& k) { return index_find(w.index.index, k); });
+  run(state, [](World& w, const std::string& k) {
+    return index_find(w.index.index, k, l1::L1Cache::hash(k));
+  });
 }
 
 void BM_rung2_index_locked(benchmark::State& state) {
   run(state, [](World& w, const std::string& k) {
-    util::ReaderLock lock(w.index.locks[l1::L1Cache::hash(k) >> 58].mu);
-    return index_find(w.index.index, k);
+    const std::uint64_t hash = l1::L1Cache::hash(k);
+    util::ReaderLock lock(w.index.locks[hash >> 58].mu);
+    return index_find(w.index.index, k, hash);
   });
 }
 
+std::size_t l1_visit(l1::L1Cache& l1, const std::string& k, const l1::ReadTime& now) {
+  std::size_t n = 0;
+  auto reader = [&n](const void* v) { n = read(*static_cast<const std::string*>(v)); };
+  l1.find_visit(k, l1::L1Cache::hash(k), string_ops(), now, detail::VisitorRef(reader));
+  return n;
+}
+
 void BM_rung3_l1_find_visit(benchmark::State& state) {
-  run(state, [](World& w, const std::string& k) {
-    std::size_t n = 0;
-    auto reader = [&n](const void* v) { n = read(*static_cast<const std::string*>(v)); };
-    w.l1.find_visit(k, l1::L1Cache::hash(k), string_ops(), k_now, detail::VisitorRef(reader));
-    return n;
-  });
+  run(state, [](World& w, const std::string& k) { return l1_visit(w.l1, k, k_now); });
+}
+
+// The same with l1_policy clock: no frequency sketch to count the key in.
+void BM_rung3_l1_find_visit_clock_policy(benchmark::State& state) {
+  run(state, [](World& w, const std::string& k) { return l1_visit(w.clock_l1, k, k_now); });
 }
 
 // Rung 3 with the time read per hit, as the cache reads it (SystemClock's
@@ -153,12 +169,7 @@ l1::ReadTime coarse_time() {
 
 template <l1::ReadTime (*Now)()>
 void BM_rung3_clock(benchmark::State& state) {
-  run(state, [](World& w, const std::string& k) {
-    std::size_t n = 0;
-    auto reader = [&n](const void* v) { n = read(*static_cast<const std::string*>(v)); };
-    w.l1.find_visit(k, l1::L1Cache::hash(k), string_ops(), Now(), detail::VisitorRef(reader));
-    return n;
-  });
+  run(state, [](World& w, const std::string& k) { return l1_visit(w.l1, k, Now()); });
 }
 
 void BM_rung4_cache_visit(benchmark::State& state) {
@@ -171,6 +182,7 @@ void BM_rung4_cache_visit(benchmark::State& state) {
 BENCHMARK(BM_rung1_index)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung2_index_locked)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung3_l1_find_visit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_rung3_l1_find_visit_clock_policy)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung3_clock<exact_time>)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung3_clock<coarse_time>)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung4_cache_visit)->Threads(1)->Threads(2)->UseRealTime();

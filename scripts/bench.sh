@@ -173,8 +173,9 @@ print("| rung | 1 thread | 2 threads | vs the index alone, 2 threads |")
 print("|---|---|---|---|")
 top = rate.get(("BM_rung1_index", 2))
 for key, label in [("BM_rung1_index", "the index and entries alone (no lock, no clock, no sketch)"),
-                   ("BM_rung2_index_locked", "+ a shared lock"),
+                   ("BM_rung2_index_locked", "+ the shard's shared lock"),
                    ("BM_rung3_l1_find_visit", "`L1Cache::find_visit` at a fixed time (+ reference bit, deadlines, sketch)"),
+                   ("BM_rung3_l1_find_visit_clock_policy", "the same with `l1_policy` clock (no sketch)"),
                    ("BM_rung3_clock<coarse_time>", "the same, time read per hit as the cache reads it (coarse)"),
                    ("BM_rung3_clock<exact_time>", "the same, time read per hit from `steady_clock` (before)"),
                    ("BM_rung4_cache_visit", "`Cache::visit_or_load<std::string>` (the whole hit)")]:
