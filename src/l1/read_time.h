@@ -13,8 +13,8 @@ namespace multicache::l1 {
 
 struct ReadTime {
   // An exact time (tests, and paths that read the exact clock anyway).
-  ReadTime(std::int64_t exact_ns)  // NOLINT(google-explicit-constructor): an exact time is one
-      : earliest_ns(exact_ns), latest_ns(exact_ns) {}
+  // Implicit on purpose: an exact time is a ReadTime without uncertainty.
+  ReadTime(std::int64_t exact_ns) : earliest_ns(exact_ns), latest_ns(exact_ns) {}
   // A coarse reading and its clock: the exact time is in [coarse, coarse + max_lag].
   ReadTime(std::int64_t coarse_ns, std::int64_t max_lag_ns, const Clock* clock)
       : earliest_ns(coarse_ns), latest_ns(coarse_ns + max_lag_ns), exact(clock) {}

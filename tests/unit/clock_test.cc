@@ -115,11 +115,11 @@ TEST(CoarseHitTime, StalenessIsDecidedByTheExactTime) {
   auto loader = [&loads] { return std::string("v") + std::to_string(++loads); };
   EXPECT_EQ(cache.get_or_load<std::string>("k", 10s, loader), "v1");
   clock->set_lag(1s);
-  clock->advance(5s - 1ms);  // not stale yet, though the coarse reading is within the lag
+  clock->advance(5s - 1ms);  // not stale yet (the coarse reading, 3.999 s, settles it)
   EXPECT_EQ(cache.get_or_load<std::string>("k", 10s, loader), "v1");
   std::this_thread::sleep_for(50ms);  // a refresh wrongly queued would start meanwhile
   EXPECT_EQ(cache.stats().refreshes_started, 0u);
-  clock->advance(1ms);  // stale now, though the coarse reading says 4 s
+  clock->advance(1ms);  // stale now, though the coarse reading says 4 s: the exact clock decides
   EXPECT_EQ(cache.get_or_load<std::string>("k", 10s, loader), "v1");  // the old value, once more
   for (int i = 0; i < 5000 && cache.stats().refreshes_ok == 0; ++i) {
     std::this_thread::sleep_for(1ms);
