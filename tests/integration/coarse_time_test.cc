@@ -11,12 +11,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class CoarseTimeTest : public ::testing::Test {
- protected:
-  RedisServer server_;
-  std::string prefix_ = unique_prefix();
-  Options options() const { return options_for(server_, prefix_); }
-};
+class CoarseTimeTest : public RedisTest {};
 
 TEST_F(CoarseTimeTest, AnEntryFromRedisDiesWithItsPttlWhileTheCoarseReadingLags) {
   {

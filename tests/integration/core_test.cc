@@ -13,12 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class CoreTest : public ::testing::Test {
- protected:
-  RedisServer server_;
-  std::string prefix_ = unique_prefix();
-  Options options() const { return options_for(server_, prefix_); }
-};
+class CoreTest : public RedisTest {};
 
 TEST_F(CoreTest, EachLevelHitAndMissPath) {
   Cache cache(options());

@@ -14,12 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class SyncTest : public ::testing::Test {
- protected:
-  RedisServer server_;
-  std::string prefix_ = unique_prefix();
-  Options options() const { return options_for(server_, prefix_); }
-};
+class SyncTest : public RedisTest {};
 
 TEST_F(SyncTest, RemoveInOneInstanceDropsTheOthersL1) {
   Cache a(options());

@@ -1,6 +1,8 @@
 // integration/test_types.h — value types and helpers shared by the integration tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <multicache/multicache.hpp>
 #include <string>
 #include <vector>
@@ -25,5 +27,14 @@ inline Options options_for(const RedisServer& server, const std::string& prefix)
   o.log = [](log_level, std::string_view) {};  // tests assert on stats, not on stderr
   return o;
 }
+
+// A fixture with a private redis-server and a key prefix and channel of its
+// own; options() are the cache options for them.
+class RedisTest : public ::testing::Test {
+ protected:
+  RedisServer server_;
+  std::string prefix_ = unique_prefix();
+  Options options() const { return options_for(server_, prefix_); }
+};
 
 }  // namespace multicache::test
