@@ -16,6 +16,7 @@
 // 0.99. Compare items_per_second, as ratios within one run.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <memory>
@@ -179,6 +180,26 @@ void BM_rung4_cache_visit(benchmark::State& state) {
   });
 }
 
+// How far SystemClock's coarse reading lags the exact one, for the lag
+// figures the README quotes (max_lag() is the bound the cache relies on):
+// now() - coarse_now() over the run, in µs, with the exact clock read
+// first, so the figures are lower bounds of the lag at each reading.
+void BM_coarse_clock_lag(benchmark::State& state) {
+  const SystemClock& c = system_clock();
+  std::int64_t longest = 0;
+  std::int64_t shortest = std::numeric_limits<std::int64_t>::max();
+  for (auto _ : state) {
+    const std::int64_t exact = c.now().time_since_epoch().count();
+    const std::int64_t lag = exact - c.coarse_now().time_since_epoch().count();
+    longest = std::max(longest, lag);
+    shortest = std::min(shortest, lag);
+  }
+  state.counters["max_lag_us"] = static_cast<double>(longest) / 1e3;
+  state.counters["min_lag_us"] = static_cast<double>(shortest) / 1e3;
+  state.counters["bound_us"] = static_cast<double>(c.max_lag().count()) / 1e3;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
 BENCHMARK(BM_rung1_index)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung2_index_locked)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung3_l1_find_visit)->Threads(1)->Threads(2)->UseRealTime();
@@ -186,6 +207,7 @@ BENCHMARK(BM_rung3_l1_find_visit_clock_policy)->Threads(1)->Threads(2)->UseRealT
 BENCHMARK(BM_rung3_clock<exact_time>)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung3_clock<coarse_time>)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_rung4_cache_visit)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_coarse_clock_lag)->UseRealTime();
 
 }  // namespace
 }  // namespace multicache::bench

@@ -56,18 +56,13 @@ bench_json "$out/compression.json" build-bench/bench/compression_bench \
   --benchmark_min_time="$min_time"
 python3 - "$out/l1.json" "$out/compression.json" "$out/caffeine.txt" <<'PY'
 import json, os, statistics, sys
-l1 = json.load(open(sys.argv[1]))["benchmarks"]
-rate = {}
-medians = any(b.get("aggregate_name") == "median" for b in l1)  # REPS=1: single runs
-for b in l1:
-    if "error_occurred" in b or (medians and b.get("aggregate_name") != "median"): continue
-    name, threads = b["run_name"].split("/")[0], b["threads"]
-    rate[(name, threads)] = b["items_per_second"] / 1e6  # the median, when there are repetitions
+sys.path.insert(0, "scripts")
+from bench_tables import fmt as f, rate_rows, rates
+rate = rates(sys.argv[1])
 print(f"L1 hit throughput, Mops/s total (100k keys, 100-byte values, Zipf 0.99; medians of {os.environ['reps']} interleaved repetitions, Caffeine: of as many runs):")
 print()
 print("| what | 1 thread | 2 threads | vs mutex-LRU, 2 threads |")
 print("|---|---|---|---|")
-base2 = rate.get(("BM_baseline_mutex_lru", 2))
 labels = [("BM_multicache_string", "`get_or_load<std::string>`"),
           ("BM_multicache_string_metrics", "the same with `metrics = true`"),
           ("BM_multicache_user", "`get_or_load<User>` (decoded object, no JSON parse)"),
@@ -77,11 +72,7 @@ labels = [("BM_multicache_string", "`get_or_load<std::string>`"),
           ("BM_baseline_mutex_lru", "baseline: mutex + list + map LRU (the Go library's design)"),
           ("BM_limit_unordered_map", "limit: unsynchronized `unordered_map::find`"),
           ("BM_limit_unordered_map_copy", "limit: the same `find`, then the value copied out")]
-for key, label in labels:
-    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
-    f = lambda v: f"{v:.2f}" if v else "–"
-    ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
-    print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+rate_rows(rate, labels, "BM_baseline_mutex_lru")
 # Caffeine lines: "caffeine_get threads=1 items_per_second=6.57e+06", one per case and run.
 runs = {}
 for line in open(sys.argv[3]):
@@ -91,12 +82,9 @@ for line in open(sys.argv[3]):
     runs.setdefault((name, int(kv["threads"])), []).append(float(kv["items_per_second"]) / 1e6)
 for k, v in runs.items(): rate[k] = statistics.median(v)
 caffeine = " ".join(filter(None, ["Caffeine", os.environ.get("caffeine_version")]))
-for key, label in [("caffeine_get", "`get(key, loader)`"), ("caffeine_get_if_present", "`getIfPresent(key)`"),
-                   ("caffeine_get_ttl", "`get(key, loader)` with `expireAfterWrite(1h)`, keys equal but not identical")]:
-    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
-    if r1 is None and r2 is None: continue
-    ratio = f"{r2 / base2:.2f}×" if r2 and base2 else "–"
-    print(f"| baseline: {caffeine} {label} (Java) | {f(r1)} | {f(r2)} | {ratio} |")
+rate_rows(rate, [("caffeine_get", "`get(key, loader)`"), ("caffeine_get_if_present", "`getIfPresent(key)`"),
+                 ("caffeine_get_ttl", "`get(key, loader)` with `expireAfterWrite(1h)`, keys equal but not identical")],
+          "BM_baseline_mutex_lru", label_format=f"baseline: {caffeine} {{}} (Java)", skip_missing=True)
 print()
 cg1, cg2 = rate.get(("caffeine_get", 1)), rate.get(("caffeine_get", 2))
 ct1, ct2 = rate.get(("caffeine_get_ttl", 1)), rate.get(("caffeine_get_ttl", 2))
@@ -121,13 +109,9 @@ print("4 KiB values (10k keys, Zipf 0.99), the caller reading one byte of each, 
 print()
 print("| accessor | 1 thread | 2 threads | vs copying, 2 threads |")
 print("|---|---|---|---|")
-copy2 = rate.get(("BM_large_copy", 2))
-for key, label in [("BM_large_copy", "`get_or_load<std::string>` (copies 4 KiB)"),
-                   ("BM_large_shared", "`get_or_load_shared<std::string>`"),
-                   ("BM_large_visit", "`visit_or_load<std::string>`")]:
-    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
-    ratio = f"{r2 / copy2:.2f}×" if r2 and copy2 else "–"
-    print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+rate_rows(rate, [("BM_large_copy", "`get_or_load<std::string>` (copies 4 KiB)"),
+                 ("BM_large_shared", "`get_or_load_shared<std::string>`"),
+                 ("BM_large_visit", "`visit_or_load<std::string>`")], "BM_large_copy")
 print()
 comp = json.load(open(sys.argv[2]))["benchmarks"]
 row = {}
@@ -162,27 +146,27 @@ bench_json "$out/ladder.json" build-bench/bench/l1_ladder_bench --benchmark_min_
   --benchmark_repetitions="$reps" --benchmark_enable_random_interleaving=true
 python3 - "$out/ladder.json" <<'PY'
 import json, os, sys
-rate = {}
-for b in json.load(open(sys.argv[1]))["benchmarks"]:
-    if "error_occurred" in b or b.get("aggregate_name", "median") != "median": continue
-    rate[(b["run_name"].split("/")[0], b["threads"])] = b["items_per_second"] / 1e6
+sys.path.insert(0, "scripts")
+from bench_tables import rate_rows, rates
+rate = rates(sys.argv[1])
 print()
 print(f"Where an L1 hit's time goes (l1_ladder_bench: the same read of a cached 100-byte string through more and more of the cache; Mops/s, medians of {os.environ['reps']} interleaved repetitions):")
 print()
 print("| rung | 1 thread | 2 threads | vs the index alone, 2 threads |")
 print("|---|---|---|---|")
-top = rate.get(("BM_rung1_index", 2))
-for key, label in [("BM_rung1_index", "the index and entries alone (no lock, no clock, no sketch)"),
-                   ("BM_rung2_index_locked", "+ the shard's shared lock"),
-                   ("BM_rung3_l1_find_visit", "`L1Cache::find_visit` at a fixed time (+ reference bit, deadlines, sketch)"),
-                   ("BM_rung3_l1_find_visit_clock_policy", "the same with `l1_policy` clock (no sketch)"),
-                   ("BM_rung3_clock<coarse_time>", "the same, time read per hit as the cache reads it (coarse)"),
-                   ("BM_rung3_clock<exact_time>", "the same, time read per hit from `steady_clock` (before)"),
-                   ("BM_rung4_cache_visit", "`Cache::visit_or_load<std::string>` (the whole hit)")]:
-    r1, r2 = rate.get((key, 1)), rate.get((key, 2))
-    f = lambda v: f"{v:.2f}" if v else "–"
-    ratio = f"{r2 / top:.2f}×" if r2 and top else "–"
-    print(f"| {label} | {f(r1)} | {f(r2)} | {ratio} |")
+rate_rows(rate, [("BM_rung1_index", "the index and entries alone (no lock, no clock, no sketch)"),
+                 ("BM_rung2_index_locked", "+ the shard's shared lock"),
+                 ("BM_rung3_l1_find_visit", "`L1Cache::find_visit` at a fixed time (+ reference bit, deadlines, sketch)"),
+                 ("BM_rung3_l1_find_visit_clock_policy", "the same with `l1_policy` clock (no sketch)"),
+                 ("BM_rung3_clock<coarse_time>", "the same, time read per hit as the cache reads it (coarse)"),
+                 ("BM_rung3_clock<exact_time>", "the same, time read per hit from `steady_clock` (before)"),
+                 ("BM_rung4_cache_visit", "`Cache::visit_or_load<std::string>` (the whole hit)")], "BM_rung1_index")
+lag = [b for b in json.load(open(sys.argv[1]))["benchmarks"]
+       if b["run_name"].startswith("BM_coarse_clock_lag") and b.get("aggregate_name", "median") == "median"]
+if lag:
+    print()
+    print(f"The coarse clock's lag behind steady_clock over the run: {lag[0]['min_lag_us']:.0f}-{lag[0]['max_lag_us']:.0f} µs"
+          f" (the bound a hit relies on, SystemClock::max_lag(): {lag[0]['bound_us']:.0f} µs)")
 PY
 echo
 build-bench/bench/invalidation_latency "" "${ROUNDS:-2000}"

@@ -5,7 +5,9 @@
 // Everything shared with Redis and other instances (the stale-after second in
 // a value's header, the SET ... PXAT deadline) always uses the real wall
 // clock, whatever Clock is injected. Implementations must be thread-safe:
-// now() is called concurrently from every thread using the cache.
+// now() is called concurrently from every thread using the cache, and from
+// inside the cache's locks (a hit near a deadline), so it must not call into
+// the cache.
 #pragma once
 
 #include <atomic>
