@@ -7,10 +7,26 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <iterator>
+#include <thread>
 
 #include "l2/blocking_call.h"
+#include "util/one_shot_event.h"
 
 namespace multicache::l2 {
+
+using steady = std::chrono::steady_clock;
+
+// One caller's pipeline, from its try_execute() to its answer.
+struct DirectPool::Waiter {
+  using state = wait_state;
+  std::string out;        // its commands, formatted
+  std::size_t count = 0;  // how many
+  steady::time_point deadline;
+  state st = state::queued;  // its slot's mu
+  Result result;             // written by its round's leader before st becomes done
+  util::OneShotEvent event;  // set once st is lead, done or declined
+};
 
 namespace {
 
@@ -35,10 +51,33 @@ DirectPool::~DirectPool() { close_all(); }
 
 void DirectPool::close_all() {
   for (auto& s : slots_) {
-    util::MutexLock lock(s->mu);
-    close(*s);
-    s->retry_after_ms = INT64_MAX;  // no more connects
+    for (;;) {
+      std::deque<WaiterPtr> queued;
+      bool closed = false;
+      {
+        util::MutexLock lock(s->mu);
+        s->closed = true;  // no new rounds; a round in progress ends by its deadline
+        if (!s->leading) {
+          close(*s);
+          queued.swap(s->queue);
+          for (auto& w : queued) w->st = wait_state::declined;
+          closed = true;
+        }
+      }
+      for (auto& w : queued) w->event.set();
+      if (closed) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
+}
+
+std::size_t DirectPool::queued() {
+  std::size_t n = 0;
+  for (auto& s : slots_) {
+    util::MutexLock lock(s->mu);
+    n += s->queue.size();
+  }
+  return n;
 }
 
 bool DirectPool::read_only(const std::vector<std::string>& commands) {
@@ -56,26 +95,22 @@ void DirectPool::close(Slot& slot) {
 
 namespace {
 
-using steady = std::chrono::steady_clock;
-
 enum class outcome { ok, timeout, closed };
 
 std::chrono::milliseconds left(steady::time_point deadline) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
 }
 
-// Sends the commands (MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE)
-// and reads one reply per command, all before deadline. A reply already in
+// Sends the formatted pipeline `out` (MSG_NOSIGNAL: a dead peer is an
+// error, not SIGPIPE) and reads `count` replies, all before deadline. A reply already in
 // hiredis's buffer is taken without a syscall; before a read that may block,
 // the socket's receive timeout is set to what is left of the deadline when
 // that differs from its current setting (*timeout_ms) by more than a
 // millisecond, so the common call, which starts with a full budget, costs no
 // setsockopt.
-outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
+outcome round_trip(redisContext* c, std::string_view out, std::size_t count,
                    steady::time_point deadline, std::vector<Reply>* replies,
                    std::int64_t* timeout_ms) {
-  std::string out;
-  for (const auto& cmd : commands) out += cmd;
   std::size_t sent = 0;
   while (sent < out.size()) {
     if (left(deadline).count() <= 0) return outcome::timeout;
@@ -86,7 +121,7 @@ outcome round_trip(redisContext* c, const std::vector<std::string>& commands,
     }
     sent += static_cast<std::size_t>(n);
   }
-  for (std::size_t k = 0; k < commands.size(); ++k) {
+  for (std::size_t k = 0; k < count; ++k) {
     void* raw = nullptr;
     if (redisReaderGetReply(c->reader, &raw) != REDIS_OK) return outcome::closed;
     if (raw == nullptr) {
@@ -138,8 +173,10 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
   if (settings_.require_primary) handshake.push_back(format_command({"ROLE"}));
   std::vector<Reply> replies;
   std::int64_t timeout_ms = INT64_MAX;  // none set on the socket yet
-  bool good =
-      handshake.empty() || round_trip(c, handshake, deadline, &replies, &timeout_ms) == outcome::ok;
+  std::string out;
+  for (const auto& cmd : handshake) out += cmd;
+  bool good = handshake.empty() ||
+              round_trip(c, out, handshake.size(), deadline, &replies, &timeout_ms) == outcome::ok;
   for (std::size_t i = 0; good && i < replies.size(); ++i) {
     const Reply& r = replies[i];
     const bool is_role = settings_.require_primary && i + 1 == replies.size();
@@ -165,38 +202,154 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
 std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& commands,
                                               std::size_t hint, steady::time_point deadline) {
   const std::size_t n = slots_.size();
+  if (n == 0 || commands.empty()) return std::nullopt;
+  auto me = std::make_shared<Waiter>();
+  for (const auto& cmd : commands) me->out += cmd;
+  me->count = commands.size();
+  me->deadline = deadline;
+  // Each thread starts from a connection of its own (the threads spread
+  // evenly over them), so callers that overlap keep meeting on the same one.
+  static std::atomic<std::size_t> threads_seen{0};
+  thread_local const std::size_t thread_slot = threads_seen.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t first = hint == CommandClient::k_any ? thread_slot : hint;
+  // An idle connection: lead a round on it.
   for (std::size_t i = 0; i < n; ++i) {
-    Slot& slot = *slots_[(hint + i) % n];
-    if (!slot.mu.try_lock()) continue;
-    util::MutexLock lock(slot.mu, std::adopt_lock);
-    if (slot.ctx != nullptr && slot.generation != generation_.load(std::memory_order_acquire)) {
-      close(slot);  // the endpoint changed (a new primary)
+    Slot& slot = *slots_[(first + i) % n];
+    bool mine = false;
+    {
+      util::MutexLock lock(slot.mu);
+      if (slot.closed) return std::nullopt;
+      if (!slot.leading) mine = slot.leading = true;
     }
-    const bool fresh = slot.ctx == nullptr;
-    // At most one connect per call, within the caller's deadline; if it
-    // fails fast the loop takes the read, if it ran out of time so does the call.
-    if (fresh && !connect(slot, deadline)) {
-      if (left(deadline).count() > 0) return std::nullopt;
-      Result timed_out;  // the connect used the caller's whole budget
-      timed_out.error = "command timeout";
-      return timed_out;
-    }
-    Result result;
-    result.replies.reserve(commands.size());
-    const outcome o = round_trip(slot.ctx, commands, deadline, &result.replies, &slot.timeout_ms);
-    if (o == outcome::ok) {
-      result.ok = true;
-      return result;
-    }
-    close(slot);  // a late reply must never answer a later command
-    // An idle connection the server closed (CLIENT KILL, its idle timeout):
-    // the read is safe to repeat, so the loop takes it.
-    if (o == outcome::closed && !fresh && result.replies.empty()) return std::nullopt;
-    result.replies.clear();
-    result.error = o == outcome::timeout ? "command timeout" : "connection lost";
-    return result;
+    if (mine) return lead(slot, me);
   }
-  return std::nullopt;
+  // All busy: join the next round of the first one tried.
+  Slot& slot = *slots_[first % n];
+  bool mine = false;
+  {
+    util::MutexLock lock(slot.mu);
+    if (slot.closed) return std::nullopt;
+    if (slot.leading) {
+      slot.queue.push_back(me);
+    } else {
+      mine = slot.leading = true;  // its round ended meanwhile
+    }
+  }
+  return mine ? lead(slot, me) : follow(slot, me);
+}
+
+std::optional<Result> DirectPool::follow(Slot& slot, const WaiterPtr& me) {
+  const bool woken = me->event.wait_until(me->deadline, settings_.spin_wait);
+  wait_state st;
+  WaiterPtr next;
+  {
+    util::MutexLock lock(slot.mu);
+    st = me->st;
+    if (!woken && st == wait_state::queued) {
+      slot.queue.erase(std::find(slot.queue.begin(), slot.queue.end(), me));
+    } else if (!woken && st == wait_state::lead) {
+      next = pass_lead(slot);  // the lead came with the deadline: hand it on
+    }
+  }
+  if (next) next->event.set();
+  if (st == wait_state::done) return std::move(me->result);
+  if (st == wait_state::lead && woken) return lead(slot, me);
+  if (st == wait_state::declined && left(me->deadline).count() > 0) return std::nullopt;
+  Result timed_out;  // still queued, or sent in a round that is not over
+  timed_out.error = "command timeout";
+  return timed_out;
+}
+
+std::optional<Result> DirectPool::lead(Slot& slot, const WaiterPtr& me) {
+  std::vector<WaiterPtr> round{me};
+  {
+    util::MutexLock lock(slot.mu);
+    if (slot.closed) {  // the lead was handed on as close_all() began
+      slot.leading = false;
+      return std::nullopt;
+    }
+    for (auto& w : slot.queue) {
+      w->st = wait_state::taken;
+      round.push_back(std::move(w));
+    }
+    slot.queue.clear();
+  }
+  rounds_.fetch_add(1, std::memory_order_relaxed);
+  combined_.fetch_add(round.size() - 1, std::memory_order_relaxed);
+  const std::vector<wait_state> verdicts = run_round(slot, round);
+  WaiterPtr next;
+  {
+    util::MutexLock lock(slot.mu);
+    for (std::size_t k = 1; k < round.size(); ++k) round[k]->st = verdicts[k];
+    next = pass_lead(slot);
+  }
+  // The next round first: its leader writes while this one's callers wake.
+  if (next) next->event.set();
+  for (std::size_t k = 1; k < round.size(); ++k) round[k]->event.set();
+  if (verdicts[0] == wait_state::declined) return std::nullopt;
+  return std::move(me->result);
+}
+
+DirectPool::WaiterPtr DirectPool::pass_lead(Slot& slot) {
+  if (slot.closed || slot.queue.empty()) {
+    slot.leading = false;
+    return nullptr;
+  }
+  WaiterPtr next = std::move(slot.queue.front());
+  slot.queue.pop_front();
+  next->st = wait_state::lead;
+  return next;
+}
+
+std::vector<DirectPool::wait_state> DirectPool::run_round(Slot& slot,
+                                                          const std::vector<WaiterPtr>& round) {
+  using state = wait_state;
+  std::vector<state> verdicts(round.size(), state::declined);
+  Waiter& leader = *round[0];
+  if (slot.ctx != nullptr && slot.generation != generation_.load(std::memory_order_acquire)) {
+    close(slot);  // the endpoint changed (a new primary)
+  }
+  const bool fresh = slot.ctx == nullptr;
+  // At most one connect per round, within the leader's deadline; if it fails
+  // fast the loop takes the reads, if it ran out of time so does the leader.
+  if (fresh && !connect(slot, leader.deadline)) {
+    if (left(leader.deadline).count() <= 0) {
+      leader.result.error = "command timeout";
+      verdicts[0] = state::done;
+    }
+    return verdicts;
+  }
+  std::string joined;
+  std::size_t count = 0;
+  for (const auto& w : round) count += w->count;
+  if (round.size() > 1) {
+    for (const auto& w : round) joined += w->out;
+  }
+  std::vector<Reply> replies;
+  replies.reserve(count);
+  const outcome o = round_trip(slot.ctx, round.size() > 1 ? joined : leader.out, count,
+                               leader.deadline, &replies, &slot.timeout_ms);
+  std::size_t at = 0;
+  for (std::size_t k = 0; k < round.size() && at + round[k]->count <= replies.size(); ++k) {
+    Result& r = round[k]->result;
+    r.ok = true;
+    r.replies.assign(std::make_move_iterator(replies.begin() + static_cast<std::ptrdiff_t>(at)),
+                     std::make_move_iterator(replies.begin() +
+                                             static_cast<std::ptrdiff_t>(at + round[k]->count)));
+    at += round[k]->count;
+    verdicts[k] = state::done;
+  }
+  if (o == outcome::ok) return verdicts;
+  close(slot);  // a late reply must never answer a later command
+  // The others of the round that are not answered go to the loop (declined).
+  // The leader: an idle connection the server closed (CLIENT KILL, its idle
+  // timeout) is safe to repeat on the loop; a timeout or a loss mid-read is
+  // its answer.
+  if (verdicts[0] != state::done && !(o == outcome::closed && !fresh && replies.empty())) {
+    leader.result.error = o == outcome::timeout ? "command timeout" : "connection lost";
+    verdicts[0] = state::done;
+  }
+  return verdicts;
 }
 
 }  // namespace multicache::l2

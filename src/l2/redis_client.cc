@@ -126,11 +126,11 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
     result.error = "not connected";
     return result;
   }
-  // While no other caller is waiting on the loop, a read goes on an idle
-  // blocking connection from this thread: two wake-ups instead of four (see
-  // DirectPool). Under concurrency the loop's auto-pipelining serves better.
-  if (direct_ && waiting_.load(std::memory_order_relaxed) == 0 && DirectPool::read_only(commands)) {
-    if (auto r = direct_->try_execute(commands, affinity == k_any ? 0 : affinity, deadline)) {
+  // Reads go on the blocking connections, from the callers' own threads,
+  // combined into pipelines when callers overlap (DirectPool); the loop takes
+  // what they decline, and every write.
+  if (direct_ && DirectPool::read_only(commands)) {
+    if (auto r = direct_->try_execute(commands, affinity, deadline)) {
       return *r;
     }
   }
@@ -140,10 +140,7 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
     result.error = "client stopped";
     return result;
   }
-  waiting_.fetch_add(1, std::memory_order_relaxed);
-  result = batch->result.wait_until(deadline, settings_.connection.spin_wait);
-  waiting_.fetch_sub(1, std::memory_order_relaxed);
-  return result;
+  return batch->result.wait_until(deadline, settings_.connection.spin_wait);
 }
 
 void RedisClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {

@@ -99,7 +99,6 @@ class RedisClient final : public CommandClient {
   std::size_t next_conn_ = 0;                       // loop thread
   std::vector<std::shared_ptr<Batch>> parked_;      // loop thread: waiting for a first connect
   std::atomic<int> ready_count_{0};
-  std::atomic<int> waiting_{0};        // callers blocked in execute() on the loop
   std::atomic<int> attempts_done_{0};  // connections that connected or failed once
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<bool> stopped_{false};
