@@ -22,6 +22,11 @@ Stats Cache::Impl::snapshot() const {
   s.encode_errors = get(c.encode_errors);
   s.breaker_rejections = get(c.breaker_rejections);
   s.redis_redirects = m.client_ ? m.client_->redirects() : 0;
+  if (m.client_) {
+    const l2::CommandClient::ReadRounds r = m.client_->read_rounds();
+    s.redis_read_rounds = r.rounds;
+    s.redis_reads_combined = r.combined;
+  }
   s.l1_items = m.l1_.items();
   s.l1_bytes = m.l1_.bytes();
   const auto& e = m.l1_counters_;

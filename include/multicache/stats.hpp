@@ -28,6 +28,11 @@ struct Stats {
   std::uint64_t encode_errors = 0;  // values the codec could not encode (not cached)
   std::uint64_t breaker_rejections = 0;  // Redis calls not made because the breaker was open
   std::uint64_t redis_redirects = 0;     // Redis Cluster MOVED/ASK replies followed
+  // Reads on the shared blocking connections: rounds (one write of the
+  // queued reads, then their replies), and reads that went out in a round
+  // another caller led (auto-pipelined).
+  std::uint64_t redis_read_rounds = 0;
+  std::uint64_t redis_reads_combined = 0;
 
   // L1.
   std::uint64_t l1_items = 0;

@@ -64,6 +64,7 @@ class ClusterClient final : public CommandClient {
   bool connected() const override;
   bool wait_connected(std::chrono::milliseconds limit) const override;
   std::uint64_t reconnects() const override;
+  ReadRounds read_rounds() const override;  // over every node, dropped ones included
   EventLoop& loop() override { return *loop_; }
   void stop() override;
 

@@ -96,6 +96,19 @@ std::uint64_t ClusterClient::reconnects() const {
   return n;
 }
 
+CommandClient::ReadRounds ClusterClient::read_rounds() const {
+  util::MutexLock lock(mu_);
+  ReadRounds sum;
+  auto add = [&sum](const RedisClient& c) {
+    const ReadRounds r = c.read_rounds();
+    sum.rounds += r.rounds;
+    sum.combined += r.combined;
+  };
+  for (const auto& [name, client] : nodes_) add(*client);
+  for (const auto& client : retired_) add(*client);
+  return sum;
+}
+
 std::optional<Endpoint> ClusterClient::next_node() {
   util::MutexLock lock(mu_);
   if (!gave_first_seed_) {  // the first seed first: where the user points it

@@ -54,6 +54,13 @@ class CommandClient {
   virtual std::uint64_t reconnects() const = 0;
   // Redis Cluster MOVED/ASK replies followed (0 elsewhere).
   virtual std::uint64_t redirects() const { return 0; }
+  // Rounds on the blocking read connections, and reads that went out in a
+  // round another caller led (DirectPool::rounds/combined; 0 without them).
+  struct ReadRounds {
+    std::uint64_t rounds = 0;
+    std::uint64_t combined = 0;
+  };
+  virtual ReadRounds read_rounds() const { return {}; }
   // The loop the subscriber shares.
   virtual EventLoop& loop() = 0;
   // Fails what is queued, closes every connection, joins threads. Idempotent.

@@ -34,8 +34,8 @@ namespace multicache::l2 {
 struct ClientSettings {
   ConnectionSettings connection;
   int pool_size = 2;
-  // Blocking connections for reads from the caller's thread (DirectPool);
-  // 0: every pipeline goes through the loop.
+  // Blocking connections that reads share, from the callers' own threads
+  // (DirectPool); 0: every pipeline goes through the loop.
   int direct_size = 0;
 };
 
@@ -72,6 +72,9 @@ class RedisClient final : public CommandClient {
   // failed, at most `limit`.
   bool wait_connected(std::chrono::milliseconds limit) const override;
   std::uint64_t reconnects() const override { return reconnects_.load(std::memory_order_relaxed); }
+  ReadRounds read_rounds() const override {
+    return direct_ ? ReadRounds{direct_->rounds(), direct_->combined()} : ReadRounds{};
+  }
   // Drops every connection and connects again at once (to wherever the
   // endpoint resolver now points: a sentinel failover).
   void reset_connections();

@@ -54,6 +54,7 @@ class SentinelClient final : public CommandClient {
     return client_->wait_connected(limit);
   }
   std::uint64_t reconnects() const override { return client_->reconnects(); }
+  ReadRounds read_rounds() const override { return client_->read_rounds(); }
   EventLoop& loop() override { return client_->loop(); }
   void stop() override;
 

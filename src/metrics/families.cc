@@ -108,6 +108,12 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
       .sample(d(s.subscriber_reconnects));
   b.family("redis_redirects_total", "Redis Cluster MOVED/ASK redirects followed.", counter)
       .sample(d(s.redis_redirects));
+  b.family("redis_read_rounds_total",
+           "Rounds on the shared read connections: one write, then its replies.", counter)
+      .sample(d(s.redis_read_rounds));
+  b.family("redis_reads_combined_total",
+           "Reads sent in a round another caller led (auto-pipelining).", counter)
+      .sample(d(s.redis_reads_combined));
   b.family("l1_clears_total", "Times L1 was cleared whole (after each subscribe).", counter)
       .sample(d(s.l1_clears));
   b.family("breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", gauge)

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "integration/test_types.h"
 
@@ -78,8 +80,44 @@ TEST_F(MetricsTest, CountersMatchAScriptedSequenceExactly) {
 
   const std::string tb = b.metrics_text();
   EXPECT_EQ(value_of(tb, "mc_requests_total" + l + "layer=\"l2\",status=\"hit\"}"), 1);
+  // b's one read, a round of its own on a blocking connection.
+  EXPECT_EQ(value_of(tb, "mc_redis_read_rounds_total{cache=\"users\"}"), 1);
+  EXPECT_EQ(value_of(tb, "mc_redis_reads_combined_total{cache=\"users\"}"), 0);
   EXPECT_EQ(value_of(tb, "mc_invalidations_total" + l + "event=\"received\"}"), 1);
   EXPECT_EQ(value_of(tb, "mc_l1_evictions_total" + l + "reason=\"invalidated\"}"), 1);
+}
+
+// Concurrent L1 misses share rounds on the blocking read connections: every
+// Redis read is either a round's leader or combined into one, and with 16
+// threads some are combined.
+TEST_F(MetricsTest, ConcurrentReadsAreCountedAsRoundsAndCombinedReads) {
+  Options o = options();
+  o.l1_max_items = 1;  // every read below goes to Redis
+  Cache cache(o);
+  constexpr int k_threads = 16;
+  constexpr int k_reads = 200;
+  for (int i = 0; i < k_threads; ++i) cache.set<std::string>("k" + std::to_string(i), "v", 60s);
+  const Stats before = cache.stats();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k_threads; ++t) {
+    threads.emplace_back([&cache, t] {
+      for (int i = 0; i < k_reads; ++i) (void)cache.get<std::string>("k" + std::to_string(t));
+    });
+  }
+  for (auto& th : threads) th.join();
+  const Stats after = cache.stats();
+  const std::uint64_t reads =
+      (after.l2_hits + after.l2_misses) - (before.l2_hits + before.l2_misses);
+  const std::uint64_t rounds = after.redis_read_rounds - before.redis_read_rounds;
+  const std::uint64_t combined = after.redis_reads_combined - before.redis_reads_combined;
+  EXPECT_GT(reads, 0u);
+  EXPECT_EQ(rounds + combined, reads);
+  EXPECT_GT(combined, 0u);
+  const std::string text = cache.metrics_text();
+  EXPECT_EQ(value_of(text, "mc_redis_read_rounds_total{cache=\"users\"}"),
+            static_cast<double>(after.redis_read_rounds));
+  EXPECT_EQ(value_of(text, "mc_redis_reads_combined_total{cache=\"users\"}"),
+            static_cast<double>(after.redis_reads_combined));
 }
 
 TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
