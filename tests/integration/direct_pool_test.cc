@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "concurrent_reads.h"
 #include "l2/reply.h"
 #include "support/redis_server.h"
 
@@ -66,31 +67,14 @@ TEST(DirectPool, ConcurrentCallersEachGetTheirOwnRepliesFromCombinedRounds) {
   DirectPool pool(settings_for(server), 2);
   constexpr int k_threads = 16;
   constexpr int k_calls = 300;
-  std::atomic<int> wrong{0}, failed{0}, declined{0};
-  std::barrier start(k_threads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < k_threads; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      for (int c = 0; c < k_calls; ++c) {
-        const int i = (t * 31 + c * 7) % k_keys;
-        const auto r = pool.try_execute(get("k" + std::to_string(i)), CommandClient::k_any,
-                                        steady::now() + slack(5s));
-        if (!r) {
-          declined.fetch_add(1);
-        } else if (!r->ok || r->replies.size() != 2) {
-          failed.fetch_add(1);
-        } else if (r->replies[0].str != "v" + std::to_string(i) ||
-                   r->replies[1].type != Reply::kind::integer || r->replies[1].integer != -1) {
-          wrong.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(declined.load(), 0);
-  EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(wrong.load(), 0);
+  const test::ConcurrentReads r = test::read_concurrently(
+      [&pool](const std::vector<std::string>& commands) {
+        return pool.try_execute(commands, CommandClient::k_any, steady::now() + slack(5s));
+      },
+      k_threads, k_calls, k_keys);
+  EXPECT_EQ(r.declined, 0);
+  EXPECT_EQ(r.failed, 0);
+  EXPECT_EQ(r.wrong, 0);
   // Every call went out in a round it led or one it joined.
   EXPECT_EQ(pool.rounds() + pool.combined(), std::uint64_t{k_threads * k_calls});
   RecordProperty("rounds", std::to_string(pool.rounds()));
@@ -127,25 +111,43 @@ TEST(DirectPool, CallersQueuedBehindBusyConnectionsGoOutTogether) {
   EXPECT_EQ(pool.combined(), 4u);
 }
 
+// One connection, to a server that holds "k" = "v" and is then paused, with
+// a first caller's round stuck on it (its budget given); later callers queue.
+class StuckRound : public ::testing::Test {
+ protected:
+  void start_stuck_round(std::chrono::milliseconds budget) {
+    test::RedisCli(server_).cmd({"SET", "k", "v"});
+    server_.pause();
+    started_ = steady::now();
+    leader_ = read_async(pool_, "k", budget);
+    ASSERT_TRUE(eventually([&] { return pool_.rounds() == 1; }));
+  }
+  // Starts a read that queues (the n-th in the queue) and waits until it has.
+  std::future<std::optional<Result>> queue_read(std::chrono::milliseconds budget, std::size_t n) {
+    auto f = read_async(pool_, "k", budget);
+    EXPECT_TRUE(eventually([&] { return pool_.queued() == n; }));
+    return f;
+  }
+  void TearDown() override { server_.resume(); }
+
+  test::RedisServer server_;
+  DirectPool pool_{settings_for(server_), 1};
+  steady::time_point started_;
+  std::future<std::optional<Result>> leader_;
+};
+
 // A caller queued behind a stuck round returns "command timeout" at its own
 // deadline, not its leader's; the leader times out at its own, closes the
 // connection, and the next call connects again.
-TEST(DirectPool, AQueuedCallerReturnsAtItsOwnDeadline) {
-  test::RedisServer server;
-  test::RedisCli admin(server);
-  admin.cmd({"SET", "k", "v"});
-  DirectPool pool(settings_for(server), 1);
-  server.pause();
-  const auto start = steady::now();
-  auto leader = read_async(pool, "k", slack(3s));
-  ASSERT_TRUE(eventually([&] { return pool.rounds() == 1; }));
-  auto queued = read_async(pool, "k", slack(200ms));
+TEST_F(StuckRound, AQueuedCallerReturnsAtItsOwnDeadline) {
+  start_stuck_round(slack(3s));
+  auto queued = read_async(pool_, "k", slack(200ms));
   ASSERT_TRUE(timed_out(queued.get()));
-  EXPECT_LT(steady::now() - start, slack(2500ms)) << "the queued caller waited for its leader";
-  EXPECT_EQ(pool.queued(), 0u);  // it left the queue
-  EXPECT_TRUE(timed_out(leader.get()));
-  server.resume();
-  const auto after = pool.try_execute(get("k"), 0, steady::now() + slack(5s));
+  EXPECT_LT(steady::now() - started_, slack(2500ms)) << "the queued caller waited for its leader";
+  EXPECT_EQ(pool_.queued(), 0u);  // it left the queue
+  EXPECT_TRUE(timed_out(leader_.get()));
+  server_.resume();
+  const auto after = pool_.try_execute(get("k"), 0, steady::now() + slack(5s));
   ASSERT_TRUE(after.has_value());
   EXPECT_TRUE(after->ok) << after->error;
   EXPECT_EQ(after->replies.at(0).str, "v");
@@ -155,44 +157,28 @@ TEST(DirectPool, AQueuedCallerReturnsAtItsOwnDeadline) {
 // leader (its round also times out, at its deadline), and the one that went
 // out in that round, whose own deadline is far, is handed back (nullopt: the
 // loop retries the read) as soon as the round ends.
-TEST(DirectPool, CallersInARoundThatTimedOutAreHandedBack) {
-  test::RedisServer server;
-  test::RedisCli admin(server);
-  admin.cmd({"SET", "k", "v"});
-  DirectPool pool(settings_for(server), 1);
-  server.pause();
-  const auto start = steady::now();
-  auto first = read_async(pool, "k", slack(400ms));
-  ASSERT_TRUE(eventually([&] { return pool.rounds() == 1; }));
-  auto second = read_async(pool, "k", slack(1s));
-  ASSERT_TRUE(eventually([&] { return pool.queued() == 1; }));
-  auto third = read_async(pool, "k", slack(30s));
-  ASSERT_TRUE(eventually([&] { return pool.queued() == 2; }));
-  EXPECT_TRUE(timed_out(first.get()));
+TEST_F(StuckRound, CallersInARoundThatTimedOutAreHandedBack) {
+  start_stuck_round(slack(400ms));
+  auto second = queue_read(slack(1s), 1);
+  auto third = queue_read(slack(30s), 2);
+  EXPECT_TRUE(timed_out(leader_.get()));
   EXPECT_TRUE(timed_out(second.get()));
   const std::optional<Result> handed_back = third.get();
   EXPECT_FALSE(handed_back.has_value());
-  EXPECT_LT(steady::now() - start, slack(10s)) << "the third caller waited for its own deadline";
-  EXPECT_EQ(pool.rounds(), 2u);
-  EXPECT_EQ(pool.combined(), 1u);
-  server.resume();
+  EXPECT_LT(steady::now() - started_, slack(10s)) << "the third caller waited for its own deadline";
+  EXPECT_EQ(pool_.rounds(), 2u);
+  EXPECT_EQ(pool_.combined(), 1u);
 }
 
 // close_all() waits for the round in progress to end (at its leader's
 // deadline), hands the queued callers back, and takes no more reads.
-TEST(DirectPool, CloseAllHandsQueuedCallersBack) {
-  test::RedisServer server;
-  DirectPool pool(settings_for(server), 1);
-  server.pause();
-  auto leader = read_async(pool, "k", slack(500ms));
-  ASSERT_TRUE(eventually([&] { return pool.rounds() == 1; }));
-  auto queued = read_async(pool, "k", slack(30s));
-  ASSERT_TRUE(eventually([&] { return pool.queued() == 1; }));
-  pool.close_all();
-  EXPECT_TRUE(timed_out(leader.get()));
+TEST_F(StuckRound, CloseAllHandsQueuedCallersBack) {
+  start_stuck_round(slack(500ms));
+  auto queued = queue_read(slack(30s), 1);
+  pool_.close_all();
+  EXPECT_TRUE(timed_out(leader_.get()));
   EXPECT_FALSE(queued.get().has_value());
-  EXPECT_FALSE(pool.try_execute(get("k"), 0, steady::now() + slack(5s)).has_value());
-  server.resume();
+  EXPECT_FALSE(pool_.try_execute(get("k"), 0, steady::now() + slack(5s)).has_value());
 }
 
 }  // namespace

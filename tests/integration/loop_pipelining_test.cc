@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "concurrent_reads.h"
 #include "l2/connection.h"
 #include "l2/event_loop.h"
 #include "l2/redis_client.h"
@@ -48,31 +49,13 @@ void sixteen_callers_each_get_their_own_replies(std::chrono::microseconds spin_w
     const std::string k = "k" + std::to_string(i);
     ASSERT_TRUE(client.execute({format_command({"SET", k, "v" + std::to_string(i)})}).ok);
   }
-  constexpr int k_threads = 16;
-  constexpr int k_calls = 300;
-  std::atomic<int> wrong{0}, failed{0};
-  std::barrier start(k_threads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < k_threads; ++t) {
-    threads.emplace_back([&, t] {
-      start.arrive_and_wait();
-      for (int c = 0; c < k_calls; ++c) {
-        const int i = (t * 31 + c * 7) % k_keys;
-        const std::string k = "k" + std::to_string(i);
-        // Two commands per pipeline, as a cache read sends (GET + PTTL).
-        const Result r = client.execute({format_command({"GET", k}), format_command({"PTTL", k})});
-        if (!r.ok || r.replies.size() != 2) {
-          failed.fetch_add(1);
-        } else if (r.replies[0].str != "v" + std::to_string(i) ||
-                   r.replies[1].type != Reply::kind::integer || r.replies[1].integer != -1) {
-          wrong.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(failed.load(), 0);
-  EXPECT_EQ(wrong.load(), 0);
+  const test::ConcurrentReads r = test::read_concurrently(
+      [&client](std::vector<std::string> commands) -> std::optional<Result> {
+        return client.execute(std::move(commands));
+      },
+      /*threads=*/16, /*calls=*/300, k_keys);
+  EXPECT_EQ(r.failed, 0);
+  EXPECT_EQ(r.wrong, 0);
 }
 
 TEST(LoopPipelining, SixteenCallersThroughTheLoopEachGetTheirOwnReplies) {
