@@ -170,7 +170,7 @@ TEST_F(FaultTest, AllConnectionsKilled) {
 TEST_F(FaultTest, DebugSleepTwoSeconds) {
   survive(
       [&] {
-        RedisCli cli(server_);
+        RedisCli cli(server_, 0, 10s);     // its own reply comes after the 2 s
         cli.cmd({"DEBUG", "SLEEP", "2"});  // blocks this client, and the server, for 2 s
       },
       true);

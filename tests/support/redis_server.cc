@@ -227,8 +227,9 @@ std::string url_or_private_server(std::string given, std::unique_ptr<RedisServer
   return (*holder)->url();
 }
 
-RedisCli::RedisCli(const RedisServer& server, int db) {
-  timeval tv{2, 0};
+RedisCli::RedisCli(const RedisServer& server, int db, std::chrono::milliseconds timeout) {
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   ctx_ = redisConnectWithTimeout("127.0.0.1", server.port(), tv);
   if (ctx_ == nullptr || ctx_->err != 0) throw std::runtime_error("RedisCli: connect failed");
   redisSetTimeout(ctx_, tv);

@@ -76,7 +76,9 @@ std::string url_or_private_server(std::string given, std::unique_ptr<RedisServer
 // connection or protocol errors.
 class RedisCli {
  public:
-  explicit RedisCli(const RedisServer& server, int db = 0);
+  // timeout: for the connect and each reply.
+  explicit RedisCli(const RedisServer& server, int db = 0,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(2));
   ~RedisCli();
   RedisCli(const RedisCli&) = delete;
   RedisCli& operator=(const RedisCli&) = delete;

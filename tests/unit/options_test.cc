@@ -96,7 +96,7 @@ TEST(Options, DocumentedDefaults) {
   EXPECT_EQ(o.l1_ttl, 0ms);
   EXPECT_EQ(o.connect_timeout, 1000ms);
   EXPECT_EQ(o.command_timeout, 250ms);
-  EXPECT_EQ(o.redis_spin_wait, 0us);
+  EXPECT_EQ(o.redis_spin_wait, 100us);
   EXPECT_EQ(o.pool_size, 2);
   EXPECT_EQ(o.refresh_threads, 2);
   EXPECT_EQ(o.refresh_queue_size, 1024u);
