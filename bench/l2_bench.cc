@@ -3,7 +3,8 @@
 //   - one thread: Cache::get vs one blocking hiredis GET (latency);
 //   - 4 and 16 threads: Cache::get over pool_size = 2 multiplexed connections
 //     vs a blocking pool of 2 connections (throughput; auto-pipelining vs
-//     borrowing), and the same with Options::redis_spin_wait = 100 us.
+//     borrowing), with Options::redis_spin_wait = 0 (callers sleep at once)
+//     and at its default, 100 us.
 // Each also reports cs_per_op and cpu_us_per_op: the process's context
 // switches and CPU time per read (process_cost.h); the switches bound the
 // 16-thread ratio here, and the CPU time is what spinning costs.
@@ -23,8 +24,8 @@ using namespace std::chrono_literals;
 
 struct World {
   test::RedisServer server;
-  std::unique_ptr<Cache> cache;
-  std::unique_ptr<Cache> spinning;  // the same, with redis_spin_wait
+  std::unique_ptr<Cache> cache;     // redis_spin_wait 0: callers sleep at once
+  std::unique_ptr<Cache> spinning;  // the same, with redis_spin_wait's default
   std::unique_ptr<BlockingPool> pool;
   std::unique_ptr<BlockingPool> single;
   std::vector<std::string> keys;
@@ -34,8 +35,9 @@ struct World {
     o.key_prefix = "";
     o.l1_max_items = 1;  // every read below goes to Redis
     o.pool_size = 2;
+    o.redis_spin_wait = 0us;
     cache = std::make_unique<Cache>(o);
-    o.redis_spin_wait = 100us;
+    o.redis_spin_wait = Options{}.redis_spin_wait;
     spinning = std::make_unique<Cache>(o);
     for (int i = 0; i < 64; ++i) {
       keys.push_back("l2:" + std::to_string(i));

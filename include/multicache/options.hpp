@@ -152,14 +152,14 @@ struct Options {
   std::chrono::milliseconds command_timeout{250};
   // How long a caller whose Redis command another thread sends (the leader
   // of a read round, or the event loop; many concurrent callers) spins,
-  // yielding the CPU (sched_yield), before it sleeps until its reply. A reply that comes
-  // while it spins costs no thread wake-up; the waiting threads burn CPU
-  // instead. Measured (README, Performance): reads in rounds gain throughput
-  // at 4 and 16 threads, and at 16 even spend less CPU per read; a caller
-  // still burns up to this much per read while Redis is slow to answer.
-  // Range [0, 100 ms], and not above command_timeout.
-  // Default 0 (sleep at once).
-  std::chrono::microseconds redis_spin_wait{0};
+  // yielding the CPU (sched_yield), before it sleeps until its reply. A
+  // reply that comes while it spins costs no thread wake-up; the waiting
+  // thread burns CPU instead, up to this much per command while Redis is
+  // slow to answer. A lone caller never spins (it sends its own command).
+  // Measured (README, Performance): reads under concurrency gain throughput
+  // and, from 16 threads up, spend less CPU per read than with 0 (sleep at
+  // once). Range [0, 100 ms], and not above command_timeout. Default 100 µs.
+  std::chrono::microseconds redis_spin_wait{100};
   // Number of multiplexed Redis connections for commands, and as many
   // blocking connections that reads share; concurrent callers' commands are
   // pipelined on both. Range [1, 64]. Default 2.
