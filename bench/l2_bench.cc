@@ -1,7 +1,7 @@
 // l2_bench — an L2 hit (L1 miss, Redis hit, with its PTTL read) next to raw
 // hiredis on the same private redis-server:
 //   - one thread: Cache::get vs one blocking hiredis GET (latency);
-//   - 4 and 16 threads: Cache::get over pool_size = 2 multiplexed connections
+//   - 4 to 256 threads: Cache::get over pool_size = 2 connections
 //     vs a blocking pool of 2 connections (throughput; auto-pipelining vs
 //     borrowing), with Options::redis_spin_wait = 0 (callers sleep at once)
 //     and at its default, 100 us.
@@ -92,16 +92,22 @@ BENCHMARK(BM_multicache_l2_hit)
     ->Threads(1)
     ->Threads(4)
     ->Threads(16)
+    ->Threads(64)
+    ->Threads(256)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_multicache_l2_hit_spin)
     ->Threads(4)
     ->Threads(16)
+    ->Threads(64)
+    ->Threads(256)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_blocking_pool_2)
     ->Threads(4)
     ->Threads(16)
+    ->Threads(64)
+    ->Threads(256)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -192,7 +192,7 @@ us = lambda x: f"{x['real_time']:.1f} µs" if x else "–"
 kops = lambda x: f"{x['items_per_second'] / 1e3:.1f} kops/s" if x else "–"
 ratio = lambda a, b, key: f"{a[key] / b[key]:.2f}×" if a and b else "–"
 print(f"| 1 thread, latency | {us(hit1)} | raw blocking hiredis GET: {us(raw)} | {ratio(hit1, raw, 'real_time')} the latency | {cost(hit1)} / {cost(raw)} |")
-for t in (4, 16):
+for t in (4, 16, 64, 256):
     pool = m.get(("BM_blocking_pool_2", t))
     for name, how in (("BM_multicache_l2_hit", "pool_size 2, `redis_spin_wait` 0"), ("BM_multicache_l2_hit_spin", "pool_size 2, `redis_spin_wait` 100 µs: the default")):
         hit = m.get((name, t))
