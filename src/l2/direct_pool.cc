@@ -71,7 +71,7 @@ void DirectPool::close_all() {
   }
 }
 
-std::size_t DirectPool::queued() {
+std::size_t DirectPool::queued() const {
   std::size_t n = 0;
   for (auto& s : slots_) {
     util::MutexLock lock(s->mu);
@@ -96,6 +96,13 @@ void DirectPool::close(Slot& slot) {
 namespace {
 
 enum class outcome { ok, timeout, closed };
+
+// A pipeline's commands, back to back, as they go on the wire.
+std::string joined(const std::vector<std::string>& commands) {
+  std::string out;
+  for (const auto& cmd : commands) out += cmd;
+  return out;
+}
 
 std::chrono::milliseconds left(steady::time_point deadline) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
@@ -173,10 +180,8 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
   if (settings_.require_primary) handshake.push_back(format_command({"ROLE"}));
   std::vector<Reply> replies;
   std::int64_t timeout_ms = INT64_MAX;  // none set on the socket yet
-  std::string out;
-  for (const auto& cmd : handshake) out += cmd;
-  bool good = handshake.empty() ||
-              round_trip(c, out, handshake.size(), deadline, &replies, &timeout_ms) == outcome::ok;
+  bool good = handshake.empty() || round_trip(c, joined(handshake), handshake.size(), deadline,
+                                              &replies, &timeout_ms) == outcome::ok;
   for (std::size_t i = 0; good && i < replies.size(); ++i) {
     const Reply& r = replies[i];
     const bool is_role = settings_.require_primary && i + 1 == replies.size();
@@ -204,7 +209,7 @@ std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& co
   const std::size_t n = slots_.size();
   if (n == 0 || commands.empty()) return std::nullopt;
   auto me = std::make_shared<Waiter>();
-  for (const auto& cmd : commands) me->out += cmd;
+  me->out = joined(commands);
   me->count = commands.size();
   me->deadline = deadline;
   // Each thread starts from a connection of its own (the threads spread
@@ -319,15 +324,15 @@ std::vector<DirectPool::wait_state> DirectPool::run_round(Slot& slot,
     }
     return verdicts;
   }
-  std::string joined;
+  std::string all;  // the round's pipelines, when there is more than the leader's
   std::size_t count = 0;
   for (const auto& w : round) count += w->count;
   if (round.size() > 1) {
-    for (const auto& w : round) joined += w->out;
+    for (const auto& w : round) all += w->out;
   }
   std::vector<Reply> replies;
   replies.reserve(count);
-  const outcome o = round_trip(slot.ctx, round.size() > 1 ? joined : leader.out, count,
+  const outcome o = round_trip(slot.ctx, round.size() > 1 ? all : leader.out, count,
                                leader.deadline, &replies, &slot.timeout_ms);
   std::size_t at = 0;
   for (std::size_t k = 0; k < round.size() && at + round[k]->count <= replies.size(); ++k) {

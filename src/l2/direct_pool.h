@@ -75,7 +75,7 @@ class DirectPool {
   // led (combined); callers queued for a next round now.
   std::uint64_t rounds() const { return rounds_.load(std::memory_order_relaxed); }
   std::uint64_t combined() const { return combined_.load(std::memory_order_relaxed); }
-  std::size_t queued();
+  std::size_t queued() const;
 
   // Only GET, PTTL and EXISTS.
   static bool read_only(const std::vector<std::string>& commands);
