@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <cstring>
 #include <vector>
 
 namespace multicache::l2 {
@@ -38,20 +39,49 @@ Reply Reply::from_hiredis(const redisReply* r) {
   return out;
 }
 
-std::string format_command(std::initializer_list<std::string_view> args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+namespace {
+
+std::size_t decimal_digits(std::size_t n) {
+  std::size_t d = 1;
+  while (n >= 10) {
+    n /= 10;
+    ++d;
   }
-  char* cmd = nullptr;
-  int n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
-  std::string out;
-  if (n > 0) out.assign(cmd, static_cast<std::size_t>(n));
-  redisFreeCommand(cmd);
+  return d;
+}
+
+// Appends "<prefix><n>\r\n"; `at` has room for it.
+char* put_header(char* at, char prefix, std::size_t n) {
+  *at++ = prefix;
+  const std::size_t d = decimal_digits(n);
+  for (std::size_t i = d; i > 0; --i) {
+    at[i - 1] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  }
+  at += d;
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
+}  // namespace
+
+// Written here rather than with hiredis's redisFormatCommandArgv, which
+// formats each length with sprintf and allocates three times: on an L2 hit
+// that was about 3,000 instructions per command, more than the rest of the
+// command's client-side path (README, Performance).
+std::string format_command(std::initializer_list<std::string_view> args) {
+  std::size_t size = 3 + decimal_digits(args.size());
+  for (auto a : args) size += 1 + decimal_digits(a.size()) + 2 + a.size() + 2;
+  std::string out(size, '\0');
+  char* at = put_header(out.data(), '*', args.size());
+  for (auto a : args) {
+    at = put_header(at, '$', a.size());
+    if (!a.empty()) std::memcpy(at, a.data(), a.size());
+    at += a.size();
+    *at++ = '\r';
+    *at++ = '\n';
+  }
   return out;
 }
 
