@@ -99,7 +99,10 @@ enum class outcome { ok, timeout, closed };
 
 // A pipeline's commands, back to back, as they go on the wire.
 std::string joined(const std::vector<std::string>& commands) {
+  std::size_t size = 0;
+  for (const auto& cmd : commands) size += cmd.size();
   std::string out;
+  out.reserve(size);
   for (const auto& cmd : commands) out += cmd;
   return out;
 }
@@ -338,9 +341,13 @@ std::vector<DirectPool::wait_state> DirectPool::run_round(Slot& slot,
   for (std::size_t k = 0; k < round.size() && at + round[k]->count <= replies.size(); ++k) {
     Result& r = round[k]->result;
     r.ok = true;
-    r.replies.assign(std::make_move_iterator(replies.begin() + static_cast<std::ptrdiff_t>(at)),
-                     std::make_move_iterator(replies.begin() +
-                                             static_cast<std::ptrdiff_t>(at + round[k]->count)));
+    if (round.size() == 1) {
+      r.replies = std::move(replies);  // a lone caller's: all of them, no copy
+    } else {
+      r.replies.assign(std::make_move_iterator(replies.begin() + static_cast<std::ptrdiff_t>(at)),
+                       std::make_move_iterator(replies.begin() +
+                                               static_cast<std::ptrdiff_t>(at + round[k]->count)));
+    }
     at += round[k]->count;
     verdicts[k] = state::done;
   }

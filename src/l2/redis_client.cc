@@ -119,7 +119,7 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
 Result RedisClient::execute(std::vector<std::string> commands, std::size_t affinity,
                             std::chrono::steady_clock::time_point deadline) {
   if (auto early = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
-    return *early;
+    return std::move(*early);
   }
   Result result;
   if (!connected() && first_attempts_done()) {
@@ -131,7 +131,7 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
   // what they decline, and every write.
   if (direct_ && DirectPool::read_only(commands)) {
     if (auto r = direct_->try_execute(commands, affinity, deadline)) {
-      return *r;
+      return std::move(*r);
     }
   }
   // The loop gets what is left of the same deadline: one timeout per call.

@@ -57,13 +57,13 @@ void RedisStore::append_read(std::string_view key, bool with_negative,
   }
 }
 
-std::size_t RedisStore::parse_read(const std::vector<Reply>& replies, std::size_t at,
-                                   bool with_negative, ReadResult* out) const {
+std::size_t RedisStore::parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
+                                   ReadResult* out) const {
   const std::size_t used = with_negative ? 4 : 2;
   out->status = {true, {}};
-  const Reply& get = replies[at];
+  Reply& get = replies[at];
   if (get.type == Reply::kind::string) {
-    out->bytes = get.str;
+    out->bytes = std::move(get.str);
   } else if (get.type != Reply::kind::nil) {
     out->status = {false, "unexpected reply type to GET"};
     return used;

@@ -106,8 +106,9 @@ class RedisStore {
   }
   void append_write(const WriteRequest& w, std::vector<std::string>* cmds) const;
   void append_read(std::string_view key, bool with_negative, std::vector<std::string>* cmds) const;
-  // Parses one key's replies starting at replies[at]; returns how many it used.
-  std::size_t parse_read(const std::vector<Reply>& replies, std::size_t at, bool with_negative,
+  // Parses one key's replies starting at replies[at] (taking the value out of
+  // them); returns how many it used.
+  std::size_t parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
                          ReadResult* out) const;
 
   Exec exec_;
