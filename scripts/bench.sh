@@ -197,6 +197,10 @@ for t in (4, 16, 64, 256):
     for name, how in (("BM_multicache_l2_hit", "pool_size 2, `redis_spin_wait` 0"), ("BM_multicache_l2_hit_spin", "pool_size 2, `redis_spin_wait` 100 µs: the default")):
         hit = m.get((name, t))
         print(f"| {t} threads, throughput | {kops(hit)} ({how}) | blocking pool of 2 connections: {kops(pool)} | {ratio(hit, pool, 'items_per_second')} the throughput | {cost(hit)} / {cost(pool)} |")
+l1 = lambda x: f"{100 * x['l1_hit_fraction']:.1f}%" if x and "l1_hit_fraction" in x else "–"
+for t in (16, 64):
+    hit, pool = m.get(("BM_multicache_l2_hit_wide", t)), m.get(("BM_blocking_pool_2_wide", t))
+    print(f"| {t} threads, 100k keys read uniformly through a 1024-item L1 | {kops(hit)} (default spin; L1 answered {l1(hit)}) | the pool, same keys: {kops(pool)} | {ratio(hit, pool, 'items_per_second')} the throughput | {cost(hit)} / {cost(pool)} |")
 PY
 bench_json "$out/cluster.json" build-bench/bench/cluster_bench --benchmark_min_time="$min_time" \
   --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
