@@ -16,6 +16,7 @@
 #include "l2/redis_url.h"
 #include "l2/sentinel_client.h"
 #include "options_internal.h"
+#include "util/cpu_limit.h"
 #include "util/time.h"
 #include "wire/envelope.h"
 #include "wire/invalidation.h"
@@ -66,7 +67,11 @@ Cache::Impl::Impl(Options options)
   l2::ConnectionSettings cs;
   cs.connect_timeout = opts_.connect_timeout;
   cs.command_timeout = opts_.command_timeout;
-  cs.spin_wait = opts_.redis_spin_wait;
+  // A waiter's spin pays only while the thread it waits for runs on another
+  // CPU; with one usable CPU it would only hold that thread back
+  // (README, Performance).
+  if (util::usable_cpus() > 1.0) spin_in_effect_ = opts_.redis_spin_wait;
+  cs.spin_wait = spin_in_effect_;
   cs.log = [this](bool is_error, std::string_view msg) {
     log(is_error ? log_level::warning : log_level::info, msg);
   };

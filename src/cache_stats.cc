@@ -58,6 +58,7 @@ std::vector<MetricFamily> Cache::Impl::families() const {
   ctx.constant_labels = opts_.metrics_labels;
   ctx.l1_max_items = opts_.l1_max_items;
   ctx.l1_max_bytes = opts_.l1_max_memory_mb << 20;
+  ctx.redis_spin_wait_s = std::chrono::duration<double>(spin_in_effect_).count();
   switch (breaker_.state()) {
     case resilience::breaker_state::closed:
       ctx.breaker_state = 0;

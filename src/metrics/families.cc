@@ -116,6 +116,11 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
       .sample(d(s.redis_reads_combined));
   b.family("l1_clears_total", "Times L1 was cleared whole (after each subscribe).", counter)
       .sample(d(s.l1_clears));
+  b.family("redis_spin_wait_seconds",
+           "How long a caller waiting for a reply another thread reads spins before it sleeps: "
+           "Options::redis_spin_wait, or 0 when the process can use only one CPU.",
+           gauge)
+      .sample(ctx.redis_spin_wait_s);
   b.family("breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", gauge)
       .sample(ctx.breaker_state);
   b.family("breaker_transitions_total", "Circuit breaker state changes.", counter)

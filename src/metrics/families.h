@@ -21,7 +21,8 @@ struct FamilyContext {
   MetricLabels constant_labels;
   std::size_t l1_max_items = 0;
   std::size_t l1_max_bytes = 0;
-  int breaker_state = 0;  // 0 closed, 1 open, 2 half-open
+  int breaker_state = 0;         // 0 closed, 1 open, 2 half-open
+  double redis_spin_wait_s = 0;  // the spin in effect
 };
 
 std::vector<MetricFamily> build_families(const Stats& s, const Latencies& latencies,
