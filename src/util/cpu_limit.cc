@@ -3,9 +3,11 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <system_error>
 
 namespace multicache::util {
 
@@ -22,13 +24,23 @@ std::string read_file(const std::string& path) {
 }
 
 // A quota and a period in µs; a quota of "max" (v2) or -1 (v1): none.
-double ratio(const std::string& quota, const std::string& period) {
-  try {
-    const double q = std::stod(quota);
-    const double p = std::stod(period);
-    return q > 0 && p > 0 ? q / p : k_unlimited;
-  } catch (...) {  // "max", empty, garbage
-    return k_unlimited;
+double ratio(std::string_view quota, std::string_view period) {
+  long long q = 0;
+  long long p = 0;
+  const auto parse = [](std::string_view text, long long* out) {
+    return std::from_chars(text.data(), text.data() + text.size(), *out).ec == std::errc();
+  };
+  if (!parse(quota, &q) || !parse(period, &p) || q <= 0 || p <= 0) return k_unlimited;
+  return static_cast<double>(q) / static_cast<double>(p);
+}
+
+// Whether a comma-separated list ("cpu,cpuacct") holds name.
+bool lists(std::string_view list, std::string_view name) {
+  for (;;) {
+    const std::size_t comma = list.find(',');
+    if (list.substr(0, comma) == name) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
   }
 }
 
@@ -45,19 +57,16 @@ double limit_in(const std::string& dir, cgroup_version v) {
 }  // namespace
 
 std::string cgroup_path(std::string_view text, std::string_view controller) {
+  // Lines of "<hierarchy id>:<controllers>:<path>"; v2's is "0::<path>".
   while (!text.empty()) {
     const std::size_t end = text.find('\n');
     const std::string_view line = text.substr(0, end);
     const std::size_t a = line.find(':');
     const std::size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
     if (b != std::string_view::npos) {
-      std::string_view list = line.substr(a + 1, b - a - 1);
-      bool match = controller.empty() ? line.substr(0, a) == "0" && list.empty() : false;
-      while (!controller.empty() && !list.empty() && !match) {
-        const std::size_t comma = list.find(',');
-        match = list.substr(0, comma) == controller;
-        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
-      }
+      const std::string_view list = line.substr(a + 1, b - a - 1);
+      const bool match =
+          controller.empty() ? line.substr(0, a) == "0" && list.empty() : lists(list, controller);
       if (match) return std::string(line.substr(b + 1));
     }
     if (end == std::string_view::npos) break;

@@ -1,6 +1,5 @@
 // Metrics: exact counts for a scripted sequence, promtool's verdict, the HTTP endpoint.
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <barrier>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "integration/test_types.h"
+#include "support/one_cpu.h"
 #include "util/cpu_limit.h"
 
 namespace multicache::test {
@@ -132,29 +132,20 @@ TEST_F(MetricsTest, ConcurrentReadsAreCountedAsRoundsAndCombinedReads) {
 // a cache built on a thread pinned to one CPU does not spin, and says so.
 TEST_F(MetricsTest, NoSpinWhenTheProcessCanUseOneCpu) {
   const std::string series = "mc_redis_spin_wait_seconds{cache=\"users\"}";
-  cpu_set_t saved;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &saved)) {
-      CPU_SET(c, &one);
-      break;
-    }
-  }
-  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
   double pinned = -1;
+  int cpus = 0;
   {
+    const PinnedToOneCpu pin;
+    cpus = pin.cpus_before();
     Cache writer(options());
     Cache reader(options());
     pinned = value_of(reader.metrics_text(), series);
     writer.set<int>("k", 7, 1min);
     EXPECT_EQ(reader.get<int>("k"), std::optional<int>(7));  // from Redis, without spinning
   }
-  ASSERT_EQ(sched_setaffinity(0, sizeof(saved), &saved), 0);
   EXPECT_EQ(pinned, 0);
   Cache cache(options());
-  const double expected = CPU_COUNT(&saved) > 1 && util::usable_cpus() > 1 ? 100e-6 : 0;
+  const double expected = cpus > 1 && util::usable_cpus() > 1 ? 100e-6 : 0;
   EXPECT_DOUBLE_EQ(value_of(cache.metrics_text(), series), expected);
 }
 

@@ -2,11 +2,12 @@
 #include "util/cpu_limit.h"
 
 #include <gtest/gtest.h>
-#include <sched.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include "support/one_cpu.h"
 
 namespace multicache::util {
 namespace {
@@ -70,22 +71,16 @@ TEST_F(CgroupTree, GarbageIsNoLimit) {
 }
 
 TEST(UsableCpus, FollowsTheAffinityMask) {
-  cpu_set_t saved;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &saved)) {
-      CPU_SET(c, &one);
-      break;
-    }
+  double pinned = -1;
+  int before = 0;
+  {
+    const test::PinnedToOneCpu pin;
+    pinned = usable_cpus();
+    before = pin.cpus_before();
   }
-  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
-  const double pinned = usable_cpus();
-  ASSERT_EQ(sched_setaffinity(0, sizeof(saved), &saved), 0);
   EXPECT_LE(pinned, 1.0);
   EXPECT_GT(pinned, 0.0);
-  EXPECT_LE(usable_cpus(), static_cast<double>(CPU_COUNT(&saved)));
+  EXPECT_LE(usable_cpus(), static_cast<double>(before));
 }
 
 }  // namespace
