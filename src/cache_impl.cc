@@ -70,7 +70,7 @@ Cache::Impl::Impl(Options options)
   // A waiter's spin pays only while the thread it waits for runs on another
   // CPU; with one usable CPU it would only hold that thread back
   // (README, Performance).
-  if (util::usable_cpus() > 1.0) spin_in_effect_ = opts_.redis_spin_wait;
+  if (util::usable_cpus() > 1) spin_in_effect_ = opts_.redis_spin_wait;
   cs.spin_wait = spin_in_effect_;
   cs.log = [this](bool is_error, std::string_view msg) {
     log(is_error ? log_level::warning : log_level::info, msg);

@@ -189,8 +189,8 @@ class Cache::Impl {
   std::unique_ptr<sync::Subscriber> subscriber_;
   std::unique_ptr<metrics::HttpEndpoint> http_;  // Options::metrics_listen; close() resets it
   int metrics_port_ = 0;                         // set once, at construction
-  // redis_spin_wait as applied: 0 without Redis, or when the process can use
-  // only one CPU (set once, at construction).
+  // redis_spin_wait as applied: 0 without Redis, or when the constructing
+  // thread's affinity mask holds one CPU (set once, at construction).
   std::chrono::microseconds spin_in_effect_{0};
   std::atomic<bool> closed_{false};
   util::Mutex close_mu_;  // serializes close()

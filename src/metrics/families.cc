@@ -118,7 +118,7 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
       .sample(d(s.l1_clears));
   b.family("redis_spin_wait_seconds",
            "How long a caller waiting for a reply another thread reads spins before it sleeps: "
-           "Options::redis_spin_wait, or 0 when the process can use only one CPU.",
+           "Options::redis_spin_wait, or 0 when the process may run on only one CPU.",
            gauge)
       .sample(ctx.redis_spin_wait_s);
   b.family("breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", gauge)
