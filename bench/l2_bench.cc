@@ -18,7 +18,10 @@
 #include <memory>
 #include <multicache/multicache.hpp>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "baseline/blocking_pool.h"
 #include "process_cost.h"

@@ -16,7 +16,7 @@
 #include "l2/redis_url.h"
 #include "l2/sentinel_client.h"
 #include "options_internal.h"
-#include "util/cpu_limit.h"
+#include "util/cpus.h"
 #include "util/time.h"
 #include "wire/envelope.h"
 #include "wire/invalidation.h"

@@ -1,5 +1,5 @@
-// util/cpu_limit: the affinity mask, pinned and not.
-#include "util/cpu_limit.h"
+// util/cpus: the affinity mask, pinned and not.
+#include "util/cpus.h"
 
 #include <gtest/gtest.h>
 

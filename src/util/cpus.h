@@ -1,4 +1,4 @@
-// util/cpu_limit.h — how many CPUs this process's threads can run on at
+// util/cpus.h — how many CPUs this process's threads can run on at
 // once: the CPUs in the calling thread's affinity mask (taskset, a cpuset,
 // `docker --cpuset-cpus`; threads inherit it). A CPU quota (`docker --cpus`,
 // a Kubernetes CPU limit) does not count: it bounds CPU time, not how many

@@ -1,4 +1,4 @@
-#include "util/cpu_limit.h"
+#include "util/cpus.h"
 
 #include <sched.h>
 
