@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "l2/blocking_call.h"
+#include "l2/reply_reader.h"
 #include "util/one_shot_event.h"
 
 namespace multicache::l2 {
@@ -131,24 +132,29 @@ outcome round_trip(redisContext* c, std::string_view out, std::size_t count,
     }
     sent += static_cast<std::size_t>(n);
   }
-  for (std::size_t k = 0; k < count; ++k) {
+  const std::size_t base = replies->size();
+  const ReplyTarget target(c->reader, replies);  // the reader appends each reply to *replies
+  std::size_t k = 0;
+  // Only the replies the reader completed count; a partial last one goes.
+  const auto fail = [&](outcome o) {
+    replies->resize(base + k);
+    return o;
+  };
+  for (; k < count; ++k) {
     void* raw = nullptr;
-    if (redisReaderGetReply(c->reader, &raw) != REDIS_OK) return outcome::closed;
+    if (redisReaderGetReply(c->reader, &raw) != REDIS_OK) return fail(outcome::closed);
     if (raw == nullptr) {
       const auto remaining = left(deadline);
-      if (remaining.count() <= 0) return outcome::timeout;
+      if (remaining.count() <= 0) return fail(outcome::timeout);
       if (remaining.count() + 1 < *timeout_ms || remaining.count() > *timeout_ms + 1) {
         redisSetTimeout(c, to_timeval(remaining));
         *timeout_ms = remaining.count();
       }
       if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
         const bool timed_out = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-        return timed_out ? outcome::timeout : outcome::closed;
+        return fail(timed_out ? outcome::timeout : outcome::closed);
       }
     }
-    auto* r = static_cast<redisReply*>(raw);
-    replies->push_back(Reply::from_hiredis(r));
-    freeReplyObject(r);
   }
   return outcome::ok;
 }
@@ -174,6 +180,7 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
     if (c != nullptr) redisFree(c);
     return false;
   }
+  build_replies_in_place(c->reader);  // round_trip reads through a ReplyTarget
   std::vector<std::string> handshake;
   if (!ep.password.empty()) {
     handshake.push_back(ep.user.empty() ? format_command({"AUTH", ep.password})
