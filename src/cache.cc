@@ -142,29 +142,38 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
   const bool absent = ops->is_absent != nullptr && ops->is_absent(value.get());
   // A codec error reaches the caller.
   const std::string payload = absent ? std::string() : ops->encode(value.get());
-  m.l1_.erase(key, hash);
-  // Any invalidation that lands after this (a remove() here, another
-  // instance's newer set) outdates the token, and the value stays out of L1.
-  const l1::FillToken token = m.l1_.fill_token(hash);
   ttl = m.jittered(ttl);
   Impl::Deadlines d = m.deadlines_for(ttl);
   if (absent) d.stale_at_ns = d.expires_at_ns;
-  if (m.has_redis()) {
-    const std::string bytes = absent ? std::string() : m.envelope(payload, d);
-    l2::WriteRequest w;
-    w.key = key;
-    w.bytes = bytes;
-    w.expires_at_ms = d.expires_at_unix_ms;
-    w.negative = absent;
-    w.clear_other = true;  // a value clears the marker; a marker clears the value
-    w.message = m.invalidation_message(key);
-    const l2::Status st = m.store_->write(w);
-    if (!st.ok) {
-      m.l1_.erase(key, hash);
-      throw RedisError("set(" + std::string(key) + "): " + st.error);
-    }
-    metrics::bump(m.counters_.invalidations_sent);
+  if (!m.has_redis()) {
+    // L1 is the only copy: the value replaces the old one in one step (no
+    // window in which readers miss and call their loaders), and outdates every
+    // fill that started before it. Of concurrent set()s of a key, the last to
+    // reach L1 stays.
+    m.l1_.insert_unconditionally(m.insert_request(key, value, ops, payload.size(), d), hash,
+                                 m.now_ns(), /*bump_generation=*/true);
+    return;
   }
+  // The old value leaves L1 before the Redis write, so this instance stops
+  // serving it while the write is in flight. Any invalidation that lands
+  // after this (a remove() here, another instance's newer set) outdates the
+  // token, and the value stays out of L1.
+  m.l1_.erase(key, hash);
+  const l1::FillToken token = m.l1_.fill_token(hash);
+  const std::string bytes = absent ? std::string() : m.envelope(payload, d);
+  l2::WriteRequest w;
+  w.key = key;
+  w.bytes = bytes;
+  w.expires_at_ms = d.expires_at_unix_ms;
+  w.negative = absent;
+  w.clear_other = true;  // a value clears the marker; a marker clears the value
+  w.message = m.invalidation_message(key);
+  const l2::Status st = m.store_->write(w);
+  if (!st.ok) {
+    m.l1_.erase(key, hash);
+    throw RedisError("set(" + std::string(key) + "): " + st.error);
+  }
+  metrics::bump(m.counters_.invalidations_sent);
   // Token-checked, and bumping the generation: a fill that read Redis before
   // this write cannot land in L1 after it.
   const auto r = m.l1_.insert(m.insert_request(key, value, ops, payload.size(), d), hash, token,

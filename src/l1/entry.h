@@ -36,6 +36,8 @@ struct Entry {
   // The W-TinyLFU segment the entry is in (a shard_policy.h segment value;
   // 0 under CLOCK). Shard's exclusive lock.
   std::uint8_t segment = 0;
+  // Bytes between the start of the allocation and the entry (see create()).
+  std::uint8_t align_offset = 0;
   // Set only by set_value(), which keeps bytes in step; its pointer is still
   // in the first line.
   detail::erased_value value;
@@ -46,7 +48,7 @@ struct Entry {
 
   // Entries start on a cache line: a hit reads the first line and the key,
   // two lines for keys of up to 32 bytes.
-  static constexpr std::align_val_t k_align{64};
+  static constexpr std::size_t k_align = 64;
 
   std::string_view key() const {
     return {reinterpret_cast<const char*>(this) + sizeof(Entry), key_size};
@@ -54,13 +56,23 @@ struct Entry {
 
   // A new entry holding a copy of key (throws std::bad_alloc). Keys longer
   // than 4 GiB are refused earlier, by the byte bound.
+  //
+  // The line is found inside a plain allocation k_align - 16 bytes larger
+  // (malloc aligns to 16), not taken from an aligned operator new: glibc
+  // serves aligned allocations from its arenas, under their lock, never from
+  // the thread's cache, so with entries built on one thread and freed on
+  // another, replacing values kept two threads waiting on each other's arena
+  // lock (README, Performance: L1 writes).
   static Entry* create(std::string_view key) {
-    void* raw = ::operator new(sizeof(Entry) + key.size(), k_align);
-    Entry* e = new (raw) Entry();
+    constexpr std::size_t slack = k_align - alignof(std::max_align_t);
+    char* raw = static_cast<char*>(::operator new(sizeof(Entry) + key.size() + slack));
+    const std::size_t offset =
+        (k_align - reinterpret_cast<std::uintptr_t>(raw) % k_align) % k_align;
+    Entry* e = new (raw + offset) Entry();
+    e->align_offset = static_cast<std::uint8_t>(offset);
     e->key_size = static_cast<std::uint32_t>(key.size());
-    if (!key.empty()) {
-      __builtin_memcpy(reinterpret_cast<char*>(raw) + sizeof(Entry), key.data(), key.size());
-    }
+    if (!key.empty())
+      __builtin_memcpy(reinterpret_cast<char*>(e) + sizeof(Entry), key.data(), key.size());
     return e;
   }
   void set_value(detail::erased_value v) {
@@ -76,8 +88,9 @@ struct Entry {
     }
   }
   static void destroy(Entry* e) noexcept {
+    char* raw = reinterpret_cast<char*>(e) - e->align_offset;
     e->~Entry();
-    ::operator delete(static_cast<void*>(e), k_align);
+    ::operator delete(raw);
   }
 };
 
@@ -85,9 +98,9 @@ static_assert(sizeof(void*) != 8 || sizeof(Entry) == 96,
               "the layout comments above (first line, key from byte 96) assume 96 bytes");
 
 // Memory an entry of this key takes from the heap, charged against the byte
-// bound together with its value's bytes: the aligned allocation of the entry
-// and its key (whole cache lines), the allocator's alignment slack (glibc
-// leaves about 48 bytes of gaps per 64-byte-aligned block), the entry's share
+// bound together with its value's bytes: the allocation of the entry and its
+// key (counted as whole cache lines, plus one line for the 48 bytes create()
+// adds to find a line start and malloc's header), the entry's share
 // of its shard's index (a 64-byte bucket per 7 slots, 40-80% full) and the
 // value's shared_ptr control block.
 inline constexpr std::size_t entry_charge(std::size_t key_size) {

@@ -54,6 +54,35 @@ class VisitingShard {
   const void* saved_;
 };
 
+// Entries unlinked under a shard's exclusive lock, destroyed once it is
+// released (declare one before the lock): freeing them, and running their
+// values' destructors, does not hold up that shard's readers and writers.
+// Chains them through Entry::next, which unlinking leaves unused.
+class Retired {
+ public:
+  Retired() = default;
+  Retired(const Retired&) = delete;
+  Retired& operator=(const Retired&) = delete;
+  ~Retired() {
+    while (head_ != nullptr) {
+      Entry* next = head_->next;
+      Entry::destroy(head_);
+      head_ = next;
+    }
+  }
+  void add(Entry* e) {
+    e->next = head_;
+    head_ = e;
+  }
+
+ private:
+  Entry* head_ = nullptr;
+};
+
+struct DestroyEntry {
+  void operator()(Entry* e) const noexcept { Entry::destroy(e); }
+};
+
 }  // namespace
 
 inline L1Cache::Shard& L1Cache::shard_to_lock(std::uint64_t hash) const {
@@ -171,8 +200,8 @@ insert_result L1Cache::insert(const InsertRequest& req, std::uint64_t hash, cons
 }
 
 insert_result L1Cache::insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
-                                              std::int64_t now_ns) {
-  return insert_impl(req, hash, nullptr, now_ns);
+                                              std::int64_t now_ns, bool bump_generation) {
+  return insert_impl(req, hash, nullptr, now_ns, bump_generation);
 }
 
 insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
@@ -186,7 +215,25 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   }
   if (req.expires_at_ns <= now_ns) return insert_result::expired;
   Shard& s = shard_to_lock(hash);
+  // Built before the lock: the allocation and the key's copy do not hold up
+  // the shard. If that throws, a caller's own write still outdates older
+  // fills: the key is dropped and its generation bumped, as the lock would.
+  std::unique_ptr<Entry, DestroyEntry> fresh;
+  try {
+    fresh.reset(Entry::create(req.key));
+  } catch (...) {
+    if (bump_generation) erase(req.key, hash);
+    throw;
+  }
+  fresh->hash = hash;
+  fresh->ops = req.ops;
+  fresh->set_value(req.value);
+  fresh->expires_at_ns = req.expires_at_ns;
+  fresh->stale_at_ns = req.stale_at_ns;
+  fresh->charge = charge;
+  fresh->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
   {
+    Retired retired;  // the replaced entry and the victims, after the lock
     util::WriterLock lock(s.mu);
     std::atomic<std::uint64_t>& generation = generation_for(hash);
     if (token != nullptr && generation.load(std::memory_order_acquire) != token->generation) {
@@ -197,22 +244,19 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
     segment seg = segment::window;  // a new key starts in the window
     if (Entry* old = s.index.find(req.key, hash)) {
       seg = ShardPolicy::segment_of(old);  // a replaced value keeps its place
-      remove_locked(s, old);
+      unlink_locked(s, old);
+      retired.add(old);
     }
-    s.index.reserve_one();  // may throw: before anything is created
-    Entry* raw = Entry::create(req.key);
-    raw->hash = hash;
-    raw->ops = req.ops;
-    raw->set_value(req.value);
-    raw->expires_at_ns = req.expires_at_ns;
-    raw->stale_at_ns = req.stale_at_ns;
-    raw->charge = charge;
-    raw->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
-    s.index.insert(raw);
-    s.policy.insert_into(raw, seg);
+    s.index.reserve_one();  // may throw: before the entry is linked anywhere
+    Entry* e = fresh.release();
+    s.index.insert(e);
+    s.policy.insert_into(e, seg);
     items_.fetch_add(1, std::memory_order_relaxed);
     bytes_.fetch_add(charge, std::memory_order_relaxed);
-    while (over_limits() && evict_one_locked(s, raw, now_ns)) {
+    while (over_limits()) {
+      Entry* victim = evict_one_locked(s, e, now_ns);
+      if (victim == nullptr) break;
+      retired.add(victim);
     }
     s.policy.rebalance(now_ns);
   }
@@ -220,18 +264,22 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   return insert_result::inserted;
 }
 
-void L1Cache::remove_locked(Shard& s, Entry* e) {
+void L1Cache::unlink_locked(Shard& s, Entry* e) {
   s.policy.remove(e);
   items_.fetch_sub(1, std::memory_order_relaxed);
   bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
   s.index.erase(e);
+}
+
+void L1Cache::remove_locked(Shard& s, Entry* e) {
+  unlink_locked(s, e);
   Entry::destroy(e);
 }
 
-bool L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) {
+Entry* L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) {
   const Eviction ev = s.policy.victim(now_ns, keep);
   Entry* v = ev.entry;
-  if (v == nullptr) return false;
+  if (v == nullptr) return nullptr;
   if (ev.not_admitted) counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
   if (v->expires_at_ns <= now_ns) {
     counters_->evictions_expired.fetch_add(1, std::memory_order_relaxed);
@@ -240,8 +288,8 @@ bool L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns)
   } else {
     counters_->evictions_bytes.fetch_add(1, std::memory_order_relaxed);
   }
-  remove_locked(s, v);
-  return true;
+  unlink_locked(s, v);
+  return v;
 }
 
 bool L1Cache::over_limits() const {
@@ -259,8 +307,10 @@ void L1Cache::enforce_limits(std::size_t start_shard, std::int64_t now_ns) {
       ++empty_in_a_row;
       continue;
     }
+    Retired retired;
     util::WriterLock lock(s.mu);
-    if (evict_one_locked(s, nullptr, now_ns)) {
+    if (Entry* victim = evict_one_locked(s, nullptr, now_ns)) {
+      retired.add(victim);
       empty_in_a_row = 0;
     } else {
       ++empty_in_a_row;
@@ -274,12 +324,14 @@ void L1Cache::drop(std::string_view key, std::uint64_t hash) { erase_impl(key, h
 
 void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
   Shard& s = shard_to_lock(hash);
+  Retired retired;
   util::WriterLock lock(s.mu);
   if (bump) generation_for(hash).fetch_add(1, std::memory_order_acq_rel);
   Entry* e = s.index.find(key, hash);
   if (e == nullptr) return;
   counters_->evictions_invalidated.fetch_add(1, std::memory_order_relaxed);
-  remove_locked(s, e);
+  unlink_locked(s, e);
+  retired.add(e);
 }
 
 void L1Cache::release_refresh_claim(std::string_view key, std::uint64_t hash) {

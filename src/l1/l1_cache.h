@@ -123,9 +123,10 @@ class L1Cache {
   // caller's own write: no fill that started before it may land after it).
   insert_result insert(const InsertRequest& req, std::uint64_t hash, const FillToken& token,
                        std::int64_t now_ns, bool bump_generation = false);
-  // Insert that ignores generations (the caller's own write).
+  // Insert that ignores generations (the caller's own write); with
+  // bump_generation, it still outdates other tokens of the key, as insert().
   insert_result insert_unconditionally(const InsertRequest& req, std::uint64_t hash,
-                                       std::int64_t now_ns);
+                                       std::int64_t now_ns, bool bump_generation = false);
 
   // Removes the key if present and bumps its generation either way.
   void erase(std::string_view key, std::uint64_t hash);
@@ -177,10 +178,14 @@ class L1Cache {
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
-  // Unlinks and destroys e; adjusts totals.
+  // Unlinks e from s's index and policy; adjusts totals. The caller destroys
+  // it (after releasing the lock, when it can: l1_cache.cc's Retired).
+  void unlink_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);
+  // Unlinks and destroys e.
   void remove_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);
-  // Evicts one victim from s; false if s is empty or only `keep` remains.
-  bool evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) MC_REQUIRES(s.mu);
+  // Unlinks one victim from s and returns it for the caller to destroy;
+  // nullptr if s is empty or only `keep` remains.
+  Entry* evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) MC_REQUIRES(s.mu);
   bool over_limits() const;
   void enforce_limits(std::size_t start_shard, std::int64_t now_ns);
 

@@ -235,6 +235,48 @@ TEST(L1OnlyCache, ItemAndByteLimitsHoldThroughTheApi) {
   EXPECT_GT(cache.stats().l1_evictions_bytes, 0u);
 }
 
+TEST(L1Cache, EntriesStartOnACacheLineAndHoldTheirKey) {
+  for (std::size_t n = 0; n < 300; ++n) {
+    const std::string key(n, static_cast<char>('a' + n % 26));
+    l1::Entry* e = l1::Entry::create(key);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(e) % 64, 0u) << "key of " << n << " bytes";
+    EXPECT_EQ(e->key(), key);
+    l1::Entry::destroy(e);  // ASan: frees what create() allocated
+  }
+}
+
+// Without Redis a set() replaces the value in one step: readers of the key
+// never find it missing meanwhile, so they never call their loaders, even
+// while two threads set it at once (of which the last to reach L1 stays).
+TEST(L1OnlyCache, SetReplacesAValueWithoutAMissForConcurrentReaders) {
+  Cache cache({});
+  cache.set<std::string>("k", "w0", 1h);
+  constexpr int k_writes = 20000;
+  std::atomic<int> writers_done{0};
+  auto writer = [&](char who) {
+    for (int i = 0; i < k_writes; ++i) cache.set<std::string>("k", std::string(1, who), 1h);
+    writers_done.fetch_add(1);
+  };
+  std::thread a(writer, 'a');
+  std::thread b(writer, 'b');
+  std::atomic<int> loads{0};
+  long reads = 0;
+  while (writers_done.load() < 2) {
+    const std::string v = cache.get_or_load<std::string>("k", 1h, [&] {
+      loads.fetch_add(1);
+      return std::string("loaded");
+    });
+    ASSERT_NE(v, "loaded");
+    ++reads;
+  }
+  a.join();
+  b.join();
+  EXPECT_EQ(loads.load(), 0) << "over " << reads << " reads";
+  const auto last = cache.get<std::string>("k");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_TRUE(*last == "a" || *last == "b") << *last;
+}
+
 TEST(L1OnlyCache, RemoveAndWorksWithoutRedis) {
   Cache cache({});
   cache.set<std::string>("k", "v", 1h);
