@@ -105,6 +105,16 @@ if cg1 or cg2:
 else:
     print(os.environ.get("caffeine_note") or "Caffeine rows skipped: no output from bench/caffeine/CaffeineBench.java")
     print()
+print("Issue 7's workload as stated, 95% reads: every 20th operation of a thread writes the key it drew")
+print("(a 100-byte value), the others read it (hits); Mops/s total:")
+print()
+print("| what | 1 thread | 2 threads | vs mutex-LRU, 2 threads |")
+print("|---|---|---|---|")
+rate_rows(rate, [("BM_mixed_multicache_string", "`get_or_load<std::string>` and `set<std::string>` (L1-only)"),
+                 ("BM_mixed_baseline_mutex_lru", "baseline: mutex + list + map LRU, `get` and `put`"),
+                 ("caffeine_mixed_ttl", f"baseline: {caffeine} `get(key, loader)` and `put`, `expireAfterWrite(1h)` (Java)")],
+          "BM_mixed_baseline_mutex_lru", skip_missing=True)
+print()
 print("4 KiB values (10k keys, Zipf 0.99), the caller reading one byte of each, Mops/s total:")
 print()
 print("| accessor | 1 thread | 2 threads | vs copying, 2 threads |")

@@ -16,7 +16,9 @@
 // has a TTL, probed with keys that are equal to, not the same objects as, the
 // stored ones (so equals() compares the bytes, as the C++ side must; Java
 // still caches each key's hashCode, which C++ recomputes), each key holding
-// its own value object (in the plain case all share one String). Each runs at 1 and 2
+// its own value object (in the plain case all share one String);
+// caffeine_mixed_ttl = caffeine_get_ttl with every 20th operation a put() of a
+// copy of the value instead (l1_bench's mixed rows: issue 7's 95% reads). Each runs at 1 and 2
 // threads: a warm-up (JIT) of WARMUP seconds, then SECONDS of wall time;
 // items_per_second is total ops across threads / wall time.
 //
@@ -68,13 +70,19 @@ public class CaffeineBench {
     return out;
   }
 
-  // One thread's loop, as l1_bench's run(): start at thread * 7919, walk the trace.
-  static long work(int thread, boolean ifPresent, Cache<String, String> cache) {
+  // One thread's loop, as l1_bench's run(): start at thread * 7919, walk the
+  // trace. mixed: as l1_bench's run_mixed(), every 20th operation puts a copy
+  // of the value under the key it drew instead of reading it.
+  static long work(int thread, boolean ifPresent, boolean mixed, Cache<String, String> cache) {
     int i = thread * 7919;
     long ops = 0, acc = 0;
     while (!stop) {
-      for (int n = 0; n < 1024; ++n, ++i) {  // check the flag once per 1024 reads
+      for (int n = 0; n < 1024; ++n, ++i) {  // check the flag once per 1024 operations
         String k = keys[trace[i & (TRACE - 1)]];
+        if (mixed && i % 20 == 0) {
+          cache.put(k, new String(VALUE.toCharArray()));
+          continue;
+        }
         String v = ifPresent ? cache.getIfPresent(k) : cache.get(k, LOADER);
         acc += v.length();
       }
@@ -85,14 +93,14 @@ public class CaffeineBench {
   }
 
   // Runs `threads` threads for `seconds` of wall time; returns total ops/s.
-  static double measure(int threads, boolean ifPresent, Cache<String, String> cache,
-      double seconds) throws Exception {
+  static double measure(int threads, boolean ifPresent, boolean mixed,
+      Cache<String, String> cache, double seconds) throws Exception {
     long[] ops = new long[threads];
     Thread[] ts = new Thread[threads];
     stop = false;
     for (int t = 0; t < threads; ++t) {
       final int id = t;
-      ts[t] = new Thread(() -> ops[id] = work(id, ifPresent, cache));
+      ts[t] = new Thread(() -> ops[id] = work(id, ifPresent, mixed, cache));
     }
     long start = System.nanoTime();
     for (Thread t : ts) t.start();
@@ -121,14 +129,17 @@ public class CaffeineBench {
       ttl.put(k, new String(VALUE.toCharArray()));  // its own value, as each C++ entry has
     }
 
-    String[] names = {"caffeine_get", "caffeine_get_if_present", "caffeine_get_ttl"};
+    String[] names = {
+        "caffeine_get", "caffeine_get_if_present", "caffeine_get_ttl", "caffeine_mixed_ttl"};
     for (String name : names) {
       boolean ifPresent = name.equals("caffeine_get_if_present");
-      Cache<String, String> cache = name.equals("caffeine_get_ttl") ? ttl : plain;
-      keys = name.equals("caffeine_get_ttl") ? keys_equal : keys_stored;
+      boolean mixed = name.equals("caffeine_mixed_ttl");
+      boolean withTtl = name.endsWith("_ttl");
+      Cache<String, String> cache = withTtl ? ttl : plain;
+      keys = withTtl ? keys_equal : keys_stored;
       for (int threads = 1; threads <= 2; ++threads) {
-        measure(threads, ifPresent, cache, warmup);
-        double rate = measure(threads, ifPresent, cache, seconds);
+        measure(threads, ifPresent, mixed, cache, warmup);
+        double rate = measure(threads, ifPresent, mixed, cache, seconds);
         System.out.printf("%s threads=%d items_per_second=%.3e%n", name, threads, rate);
       }
     }
