@@ -5,9 +5,11 @@
 // (shard_policy.h: one CLOCK ring, or W-TinyLFU's window/probation/protected rings): hits take the
 // shared lock, copy the value out and set the entry's reference bit (plus, with
 // W-TinyLFU, count the key in a lock-free frequency sketch); inserts and
-// erases take the exclusive lock, and segment moves happen there. Item and byte totals are global
-// atomics; an insert evicts from its own shard, then from the others, until both bounds hold again,
-// so once concurrent inserts finish, both bounds hold exactly.
+// erases take the exclusive lock, and segment moves happen there (an entry is
+// built before it is taken, and entries removed under it are destroyed after
+// it is released, so allocation and values' destructors stay outside). Item and byte totals are
+// global atomics; an insert evicts from its own shard, then from the others, until both bounds hold
+// again, so once concurrent inserts finish, both bounds hold exactly.
 //
 // Fill race protection: a table of k_generation_slots generations, one per
 // slice of the hash space, bumped by erase() (the key's slot) and clear()
