@@ -71,8 +71,9 @@ struct Entry {
     Entry* e = new (raw + offset) Entry();
     e->align_offset = static_cast<std::uint8_t>(offset);
     e->key_size = static_cast<std::uint32_t>(key.size());
-    if (!key.empty())
+    if (!key.empty()) {
       __builtin_memcpy(reinterpret_cast<char*>(e) + sizeof(Entry), key.data(), key.size());
+    }
     return e;
   }
   void set_value(detail::erased_value v) {

@@ -57,7 +57,7 @@ class VisitingShard {
 // Entries unlinked under a shard's exclusive lock, destroyed once it is
 // released (declare one before the lock): freeing them, and running their
 // values' destructors, does not hold up that shard's readers and writers.
-// Chains them through Entry::next, which unlinking leaves unused.
+// Chains them through Entry::next: once unlinked, nothing else reads it.
 class Retired {
  public:
   Retired() = default;
