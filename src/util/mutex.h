@@ -28,8 +28,9 @@ class MC_CAPABILITY("mutex") Mutex {
 // pthread_rwlock, about 60 instructions per lock/unlock pair). Writers take a
 // mutex among themselves, then set the writer bit, which turns new readers
 // away, and wait for the readers inside to leave. Every wait first spins
-// briefly (util::spin_until: both sides hold the lock for well under a
-// microsecond), then blocks on the word (C++20 atomic wait: a futex on
+// briefly (util::spin_until, a few microseconds at most: writers and L1 hits
+// hold the lock for well under one; a slow visit_or_load reader outlasts the
+// spin, and its writer then sleeps), then blocks on the word (C++20 atomic wait: a futex on
 // Linux); only the last reader leaving while a writer waits, and a writer
 // leaving, notify. Writer-preferring: a stream of readers cannot starve a
 // writer. Not recursive: a thread holding the shared lock must not take it
