@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Decoded d = decode_envelope(input);
   (void)to_string(d.error);
   if (d.error != decode_error::none) {
-    check(d.payload.empty());
+    check(d.payload().empty());
     return 0;
   }
   check(size >= k_header_size);
@@ -33,14 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     EncodeOptions options;
     options.compress = compress;
     options.compress_min_bytes = 0;
-    const std::string encoded = encode_envelope(d.stale_after_unix_s, d.payload, options);
+    const std::string encoded = encode_envelope(d.stale_after_unix_s, d.payload(), options);
     const Decoded again = decode_envelope(encoded);
     check(again.error == decode_error::none);
     check(again.stale_after_unix_s == d.stale_after_unix_s);
-    check(again.payload == d.payload);
+    check(again.payload() == d.payload());
     if (!compress) {
       check(!again.was_compressed);
-      check(encoded.size() == k_header_size + d.payload.size());
+      check(encoded.size() == k_header_size + d.payload().size());
       if (!d.was_compressed) check(encoded == input);
     }
   }

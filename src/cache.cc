@@ -141,7 +141,9 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
   // set<std::optional<U>>(key, std::nullopt) records "not found" explicitly.
   const bool absent = ops->is_absent != nullptr && ops->is_absent(value.get());
   // A codec error reaches the caller.
-  const std::string payload = absent ? std::string() : ops->encode(value.get());
+  std::string storage;
+  const std::string_view payload =
+      absent ? std::string_view() : Impl::encoded(value, ops, &storage);
   ttl = m.jittered(ttl);
   Impl::Deadlines d = m.deadlines_for(ttl);
   if (absent) d.stale_at_ns = d.expires_at_ns;

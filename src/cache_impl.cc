@@ -189,6 +189,13 @@ detail::erased_value Cache::Impl::stale_on_error(std::string_view key, std::uint
   return v;
 }
 
+std::string_view Cache::Impl::encoded(const detail::erased_value& value, const detail::TypeOps* ops,
+                                      std::string* storage) {
+  if (ops->bytes_of != nullptr) return ops->bytes_of(value.get());
+  *storage = ops->encode(value.get());
+  return *storage;
+}
+
 std::string Cache::Impl::envelope(std::string_view payload, const Deadlines& d) const {
   return wire::encode_envelope(d.stale_after_s, payload,
                                {opts_.compression, opts_.compression_min_bytes});

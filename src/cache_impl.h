@@ -66,6 +66,11 @@ class Cache::Impl {
                                    const detail::TypeOps* ops, std::size_t payload_bytes,
                                    const Deadlines& d) const;
   std::string envelope(std::string_view payload, const Deadlines& d) const;
+  // The codec's bytes for value: a view of a std::string's own bytes (its
+  // codec is the identity, so nothing is copied), else ops->encode(), kept in
+  // *storage. May throw what the codec throws.
+  static std::string_view encoded(const detail::erased_value& value, const detail::TypeOps* ops,
+                                  std::string* storage);
 
   // Redis, with the breaker and error counting; false/empty when L1-only or closed.
   bool has_redis() const { return store_ != nullptr && !closed_.load(std::memory_order_acquire); }

@@ -93,7 +93,7 @@ Cache::Impl::L2Value Cache::Impl::decode_read(const l2::ReadResult& r, const det
   wire::Decoded d = wire::decode_envelope(*r.bytes);
   if (d.error == wire::decode_error::none) {
     try {
-      out.value = ops->decode(d.payload);
+      out.value = ops->decode(d.payload());
     } catch (...) {
       out.value = nullptr;
     }
@@ -106,7 +106,7 @@ Cache::Impl::L2Value Cache::Impl::decode_read(const l2::ReadResult& r, const det
   }
   metrics::bump(counters_.l2_hits);
   out.stale_after_s = d.stale_after_unix_s;
-  out.payload_bytes = d.payload.size();
+  out.payload_bytes = d.payload().size();
   out.stale = d.stale_after_unix_s <= static_cast<std::uint64_t>(wall_ns() / 1'000'000'000);
   if (r.pttl_ms > 0) {
     out.remaining_ms = r.pttl_ms;
@@ -150,13 +150,14 @@ std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key,
                                                            const l1::FillToken& token,
                                                            StoreMode mode) {
   const bool absent = ops->is_absent != nullptr && ops->is_absent(value.get());
-  std::string payload;
+  std::string storage;
+  std::string_view payload;
   if (absent) {  // "not found": cached for negative_ttl at most, or not at all
     if (opts_.negative_ttl.count() == 0) return std::nullopt;
     ttl = std::min(ttl, opts_.negative_ttl);
   } else {
     try {
-      payload = ops->encode(value.get());
+      payload = encoded(value, ops, &storage);
     } catch (...) {
       metrics::bump(counters_.encode_errors);
       log(log_level::warning, "a loaded value could not be encoded; it is returned but not cached");

@@ -50,7 +50,7 @@ Decoded decode_envelope(std::string_view bytes) {
   const auto flag = static_cast<std::uint8_t>(bytes[8]);
   const std::string_view body = bytes.substr(k_header_size);
   if (flag == k_flag_raw) {
-    d.payload.assign(body);
+    d.raw_payload = body;
   } else if (flag == k_flag_snappy) {
     d.was_compressed = true;
     // A Snappy element expands at most ~21x (a 3-byte copy of 64 bytes), so a
@@ -58,8 +58,8 @@ Decoded decode_envelope(std::string_view bytes) {
     // Uncompress allocates the claimed length. Uncompress validates the rest.
     std::size_t n = 0;
     if (!snappy::GetUncompressedLength(body.data(), body.size(), &n) || n > 32 * body.size() + 64 ||
-        !snappy::Uncompress(body.data(), body.size(), &d.payload)) {
-      d.payload.clear();
+        !snappy::Uncompress(body.data(), body.size(), &d.inflated)) {
+      d.inflated.clear();
       d.error = decode_error::bad_compression;
     }
   } else {

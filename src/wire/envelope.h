@@ -34,10 +34,20 @@ enum class decode_error { none, too_short, bad_flag, bad_compression };
 struct Decoded {
   std::uint64_t stale_after_unix_s = 0;
   bool was_compressed = false;
-  std::string payload;
   decode_error error = decode_error::none;
+  std::string_view raw_payload;  // a raw payload: a view of decode_envelope's input
+  std::string inflated;          // a compressed payload, decompressed
+
+  // The codec's bytes (empty on error): a view of the decoded input (raw) or
+  // of inflated (compressed), so it is valid while both live. Copies and
+  // moves of a Decoded keep it valid.
+  std::string_view payload() const {
+    return was_compressed ? std::string_view(inflated) : raw_payload;
+  }
 };
 
+// Reads an envelope without copying a raw payload: the result's payload()
+// views `bytes`, which must outlive its use.
 Decoded decode_envelope(std::string_view bytes);
 
 const char* to_string(decode_error e);

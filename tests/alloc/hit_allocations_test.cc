@@ -96,5 +96,18 @@ TEST(HitAllocations, LargeValuesHaveAZeroCopyAccessor) {
       0);
 }
 
+// A string's codec is the identity: set() sizes and stores its bytes without
+// encoding a copy first. Per set of an L1-only cache: the stored copy (its
+// shared_ptr block with the string object, and the string's buffer) and the
+// entry; nothing else.
+TEST(HitAllocations, SetOfAStringCopiesItsBytesOnce) {
+  Cache cache(Options{});
+  const std::string value(1000, 'x');
+  auto set = [&] { cache.set<std::string>("k", value, 1h); };
+  set();  // the first insert may size the shard's index
+  EXPECT_EQ(allocations_of(100, set), 300);
+  EXPECT_EQ(cache.get<std::string>("k").value_or(""), value);
+}
+
 }  // namespace
 }  // namespace multicache::test

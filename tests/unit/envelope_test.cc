@@ -89,11 +89,12 @@ TEST(Envelope, RoundTripRaw) {
   for (std::uint64_t stale :
        {std::uint64_t{0}, std::uint64_t{1700000000}, std::numeric_limits<std::uint64_t>::max()}) {
     const std::string payload = std::string("hello\0world\xff", 12);
-    const Decoded d = decode_envelope(encode_envelope(stale, payload, k_raw));
+    const std::string bytes = encode_envelope(stale, payload, k_raw);
+    const Decoded d = decode_envelope(bytes);
     EXPECT_EQ(d.error, decode_error::none);
     EXPECT_EQ(d.stale_after_unix_s, stale);
     EXPECT_FALSE(d.was_compressed);
-    EXPECT_EQ(d.payload, payload);
+    EXPECT_EQ(d.payload(), payload);
   }
 }
 
@@ -106,7 +107,7 @@ TEST(Envelope, RoundTripSnappy) {
   EXPECT_EQ(d.error, decode_error::none);
   EXPECT_EQ(d.stale_after_unix_s, 42u);
   EXPECT_TRUE(d.was_compressed);
-  EXPECT_EQ(d.payload, payload);
+  EXPECT_EQ(d.payload(), payload);
 }
 
 TEST(Envelope, DecodesHandBuiltSnappyBlock) {
@@ -119,7 +120,7 @@ TEST(Envelope, DecodesHandBuiltSnappyBlock) {
   const Decoded d = decode_envelope(header(7, 1) + body);
   EXPECT_EQ(d.error, decode_error::none);
   EXPECT_TRUE(d.was_compressed);
-  EXPECT_EQ(d.payload, "abc");
+  EXPECT_EQ(d.payload(), "abc");
 }
 
 TEST(Envelope, CompressesOnlyFromMinBytes) {
@@ -127,7 +128,7 @@ TEST(Envelope, CompressesOnlyFromMinBytes) {
   const std::string at = compressible(256);
   EXPECT_EQ(encode_envelope(1, below, k_snappy), header(1, 0) + below);
   EXPECT_EQ(static_cast<unsigned char>(encode_envelope(1, at, k_snappy)[8]), k_flag_snappy);
-  EXPECT_EQ(decode_envelope(encode_envelope(1, at, k_snappy)).payload, at);
+  EXPECT_EQ(decode_envelope(encode_envelope(1, at, k_snappy)).payload(), at);
 }
 
 TEST(Envelope, NoCompressionWhenDisabled) {
@@ -144,7 +145,7 @@ TEST(Envelope, IncompressibleStaysRaw) {
   const Decoded d = decode_envelope(out);
   EXPECT_EQ(d.error, decode_error::none);
   EXPECT_FALSE(d.was_compressed);
-  EXPECT_EQ(d.payload, payload);
+  EXPECT_EQ(d.payload(), payload);
 }
 
 TEST(Envelope, EmptyPayloadIsValid) {
@@ -153,14 +154,14 @@ TEST(Envelope, EmptyPayloadIsValid) {
   Decoded d = decode_envelope(out);
   EXPECT_EQ(d.error, decode_error::none);
   EXPECT_EQ(d.stale_after_unix_s, 5u);
-  EXPECT_TRUE(d.payload.empty());
+  EXPECT_TRUE(d.payload().empty());
 
   // A Snappy-compressed empty payload (one byte: varint 0) is valid too.
   std::string empty_block;
   snappy::Compress("", 0, &empty_block);
   d = decode_envelope(header(5, 1) + empty_block);
   EXPECT_EQ(d.error, decode_error::none);
-  EXPECT_TRUE(d.payload.empty());
+  EXPECT_TRUE(d.payload().empty());
 }
 
 TEST(Envelope, TooShort) {
@@ -169,7 +170,7 @@ TEST(Envelope, TooShort) {
   for (std::size_t n = 0; n <= 8; ++n) {
     const Decoded d = decode_envelope(std::string_view(full).substr(0, n));
     EXPECT_EQ(d.error, decode_error::too_short) << "length " << n;
-    EXPECT_TRUE(d.payload.empty());
+    EXPECT_TRUE(d.payload().empty());
   }
 }
 
@@ -177,7 +178,7 @@ TEST(Envelope, UnknownFlag) {
   for (std::uint8_t flag : {std::uint8_t{2}, std::uint8_t{255}}) {
     const Decoded d = decode_envelope(header(1, flag) + "payload");
     EXPECT_EQ(d.error, decode_error::bad_flag) << "flag " << int{flag};
-    EXPECT_TRUE(d.payload.empty());
+    EXPECT_TRUE(d.payload().empty());
   }
 }
 
@@ -187,7 +188,7 @@ TEST(Envelope, CorruptSnappyBody) {
   ASSERT_FALSE(snappy::IsValidCompressedBuffer(garbage.data(), garbage.size()));
   Decoded d = decode_envelope(header(1, 1) + garbage);
   EXPECT_EQ(d.error, decode_error::bad_compression);
-  EXPECT_TRUE(d.payload.empty());
+  EXPECT_TRUE(d.payload().empty());
 
   // A valid block cut short.
   std::string block;
@@ -196,7 +197,7 @@ TEST(Envelope, CorruptSnappyBody) {
   for (std::size_t cut : {std::size_t{1}, std::size_t{5}, block.size() / 2, block.size() - 1}) {
     d = decode_envelope(header(1, 1) + block.substr(0, block.size() - cut));
     EXPECT_EQ(d.error, decode_error::bad_compression) << "cut " << cut;
-    EXPECT_TRUE(d.payload.empty());
+    EXPECT_TRUE(d.payload().empty());
   }
 
   // Empty body with the Snappy flag: not even a length.
@@ -219,7 +220,7 @@ TEST(Envelope, HugeClaimedLengthAboveCapIsRejectedWithoutAllocating) {
   Decoded d;
   const std::size_t largest = largest_allocation_decoding(header(1, 1) + body, &d);
   EXPECT_EQ(d.error, decode_error::bad_compression);
-  EXPECT_TRUE(d.payload.empty());
+  EXPECT_TRUE(d.payload().empty());
   if (MC_ALLOCATION_PROBE) {
     EXPECT_LT(largest, std::size_t{1} << 20);
   }
@@ -236,7 +237,7 @@ TEST(Envelope, HugeClaimedLengthBelowCapIsRejectedWithoutAllocating) {
   Decoded d;
   const std::size_t largest = largest_allocation_decoding(header(1, 1) + body, &d);
   EXPECT_EQ(d.error, decode_error::bad_compression);
-  EXPECT_TRUE(d.payload.empty());
+  EXPECT_TRUE(d.payload().empty());
   if (MC_ALLOCATION_PROBE) {
     EXPECT_LT(largest, std::size_t{1} << 20) << "decode allocated the claimed length";
   }
@@ -247,6 +248,28 @@ TEST(Envelope, ErrorNames) {
   EXPECT_STREQ(to_string(decode_error::too_short), "too_short");
   EXPECT_STREQ(to_string(decode_error::bad_flag), "bad_flag");
   EXPECT_STREQ(to_string(decode_error::bad_compression), "bad_compression");
+}
+
+// A raw payload is read in place (a read does not copy the value's bytes
+// before decoding them); a decompressed one lives in the result, and stays
+// valid when the result is copied or moved, also for payloads short enough
+// for std::string's inline buffer.
+TEST(Envelope, RawPayloadIsAViewOfTheInputAndCopiesStayValid) {
+  const std::string raw = encode_envelope(3, std::string(300, 'r'), k_raw);
+  const Decoded d = decode_envelope(raw);
+  EXPECT_EQ(d.payload().data(), raw.data() + k_header_size);
+  EXPECT_EQ(d.payload(), std::string(300, 'r'));
+
+  std::string block;
+  snappy::Compress("tiny", 4, &block);
+  const std::string small = header(3, 1) + block;
+  Decoded a = decode_envelope(small);
+  ASSERT_EQ(a.error, decode_error::none);
+  const Decoded copy = a;
+  const Decoded moved = std::move(a);
+  EXPECT_EQ(copy.payload(), "tiny");
+  EXPECT_EQ(moved.payload(), "tiny");
+  EXPECT_EQ(moved.payload().data(), moved.inflated.data());
 }
 
 }  // namespace
