@@ -25,6 +25,9 @@ struct DirectPool::Waiter {
   std::size_t count = 0;  // how many
   steady::time_point deadline;
   state st = state::queued;  // its slot's mu
+  // done or declined: set by its round's leader in run_round (before it
+  // publishes it as st under the slot's mu), read by that leader.
+  state verdict = state::declined;
   Result result;             // written by its round's leader before st becomes done
   util::OneShotEvent event;  // set once st is lead, done or declined
 };
@@ -291,17 +294,17 @@ std::optional<Result> DirectPool::lead(Slot& slot, const WaiterPtr& me) {
   }
   rounds_.fetch_add(1, std::memory_order_relaxed);
   combined_.fetch_add(round.size() - 1, std::memory_order_relaxed);
-  const std::vector<wait_state> verdicts = run_round(slot, round);
+  run_round(slot, round);
   WaiterPtr next;
   {
     util::MutexLock lock(slot.mu);
-    for (std::size_t k = 1; k < round.size(); ++k) round[k]->st = verdicts[k];
+    for (std::size_t k = 1; k < round.size(); ++k) round[k]->st = round[k]->verdict;
     next = pass_lead(slot);
   }
   // The next round first: its leader writes while this one's callers wake.
   if (next) next->event.set();
   for (std::size_t k = 1; k < round.size(); ++k) round[k]->event.set();
-  if (verdicts[0] == wait_state::declined) return std::nullopt;
+  if (me->verdict == wait_state::declined) return std::nullopt;
   return std::move(me->result);
 }
 
@@ -316,10 +319,9 @@ DirectPool::WaiterPtr DirectPool::pass_lead(Slot& slot) {
   return next;
 }
 
-std::vector<DirectPool::wait_state> DirectPool::run_round(Slot& slot,
-                                                          const std::vector<WaiterPtr>& round) {
+void DirectPool::run_round(Slot& slot, const std::vector<WaiterPtr>& round) {
   using state = wait_state;
-  std::vector<state> verdicts(round.size(), state::declined);
+  for (const auto& w : round) w->verdict = state::declined;
   Waiter& leader = *round[0];
   if (slot.ctx != nullptr && slot.generation != generation_.load(std::memory_order_acquire)) {
     close(slot);  // the endpoint changed (a new primary)
@@ -330,9 +332,9 @@ std::vector<DirectPool::wait_state> DirectPool::run_round(Slot& slot,
   if (fresh && !connect(slot, leader.deadline)) {
     if (left(leader.deadline).count() <= 0) {
       leader.result.error = "command timeout";
-      verdicts[0] = state::done;
+      leader.verdict = state::done;
     }
-    return verdicts;
+    return;
   }
   std::string all;  // the round's pipelines, when there is more than the leader's
   std::size_t count = 0;
@@ -356,19 +358,18 @@ std::vector<DirectPool::wait_state> DirectPool::run_round(Slot& slot,
                                                static_cast<std::ptrdiff_t>(at + round[k]->count)));
     }
     at += round[k]->count;
-    verdicts[k] = state::done;
+    round[k]->verdict = state::done;
   }
-  if (o == outcome::ok) return verdicts;
+  if (o == outcome::ok) return;
   close(slot);  // a late reply must never answer a later command
   // The others of the round that are not answered go to the loop (declined).
   // The leader: an idle connection the server closed (CLIENT KILL, its idle
   // timeout) is safe to repeat on the loop; a timeout or a loss mid-read is
   // its answer.
-  if (verdicts[0] != state::done && !(o == outcome::closed && !fresh && replies.empty())) {
+  if (leader.verdict != state::done && !(o == outcome::closed && !fresh && replies.empty())) {
     leader.result.error = o == outcome::timeout ? "command timeout" : "connection lost";
-    verdicts[0] = state::done;
+    leader.verdict = state::done;
   }
-  return verdicts;
 }
 
 }  // namespace multicache::l2

@@ -100,9 +100,9 @@ class DirectPool {
   };
   std::optional<Result> lead(Slot& slot, const WaiterPtr& me);
   std::optional<Result> follow(Slot& slot, const WaiterPtr& me);
-  // As the leader: each caller's verdict (done or declined), its answer
+  // As the leader: each caller's verdict (done or declined) and its answer,
   // written into its Waiter.
-  std::vector<wait_state> run_round(Slot& slot, const std::vector<WaiterPtr>& round);
+  void run_round(Slot& slot, const std::vector<WaiterPtr>& round);
   // Under slot.mu, after a round or a lead given up: the next leader (its
   // state already set), or null when no one waits (then no one leads).
   static WaiterPtr pass_lead(Slot& slot) MC_REQUIRES(slot.mu);

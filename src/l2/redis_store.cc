@@ -79,16 +79,24 @@ std::size_t RedisStore::parse_read(std::vector<Reply>& replies, std::size_t at, 
 }
 
 ReadResult RedisStore::read(std::string_view key, bool with_negative) const {
-  return std::move(read_many({key}, with_negative).front());
+  ReadResult out;
+  read_into({&key, 1}, with_negative, {&out, 1});
+  return out;
 }
 
 std::vector<ReadResult> RedisStore::read_many(const std::vector<std::string_view>& keys,
                                               bool with_negative) const {
+  std::vector<ReadResult> out(keys.size());
+  read_into(keys, with_negative, out);
+  return out;
+}
+
+void RedisStore::read_into(std::span<const std::string_view> keys, bool with_negative,
+                           std::span<ReadResult> out) const {
   std::vector<std::string> cmds;
   cmds.reserve(keys.size() * (with_negative ? 4 : 2));
   for (auto key : keys) append_read(key, with_negative, &cmds);
   std::vector<Reply> replies;
-  std::vector<ReadResult> out(keys.size());
   const Status st = run(std::move(cmds), &replies,
                         keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
   std::size_t at = 0;
@@ -99,7 +107,6 @@ std::vector<ReadResult> RedisStore::read_many(const std::vector<std::string_view
     }
     at += parse_read(replies, at, with_negative, &r);
   }
-  return out;
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +107,9 @@ class RedisStore {
   }
   void append_write(const WriteRequest& w, std::vector<std::string>* cmds) const;
   void append_read(std::string_view key, bool with_negative, std::vector<std::string>* cmds) const;
+  // read_many into out (one result per key, same size): read() needs no vectors of its own.
+  void read_into(std::span<const std::string_view> keys, bool with_negative,
+                 std::span<ReadResult> out) const;
   // Parses one key's replies starting at replies[at] (taking the value out of
   // them); returns how many it used.
   std::size_t parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
