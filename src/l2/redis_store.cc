@@ -47,9 +47,8 @@ std::string RedisStore::negative_key(std::string_view key) const {
 
 void RedisStore::append_read(std::string_view key, bool with_negative,
                              std::vector<std::string>* cmds) const {
-  const std::string k = full_key(key);
-  cmds->push_back(format_command({"GET", k}));
-  cmds->push_back(format_command({"PTTL", k}));
+  cmds->push_back(format_key_command("GET", key_prefix_, key));
+  cmds->push_back(format_key_command("PTTL", key_prefix_, key));
   if (with_negative) {
     const std::string nk = negative_key(key);
     cmds->push_back(format_command({"EXISTS", nk}));

@@ -64,6 +64,21 @@ char* put_header(char* at, char prefix, std::size_t n) {
   return at;
 }
 
+// Bytes of one bulk string of n bytes: "$<n>\r\n<bytes>\r\n".
+std::size_t bulk_size(std::size_t n) { return 1 + decimal_digits(n) + 2 + n + 2; }
+
+// Writes the bulk string a followed by b (one argument) at `at`; returns its end.
+char* put_bulk(char* at, std::string_view a, std::string_view b) {
+  at = put_header(at, '$', a.size() + b.size());
+  if (!a.empty()) std::memcpy(at, a.data(), a.size());
+  at += a.size();
+  if (!b.empty()) std::memcpy(at, b.data(), b.size());
+  at += b.size();
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
 }  // namespace
 
 // Written here rather than with hiredis's redisFormatCommandArgv, which
@@ -72,16 +87,21 @@ char* put_header(char* at, char prefix, std::size_t n) {
 // command's client-side path (README, Performance).
 std::string format_command(std::initializer_list<std::string_view> args) {
   std::size_t size = 3 + decimal_digits(args.size());
-  for (auto a : args) size += 1 + decimal_digits(a.size()) + 2 + a.size() + 2;
+  for (auto a : args) size += bulk_size(a.size());
   std::string out(size, '\0');
   char* at = put_header(out.data(), '*', args.size());
-  for (auto a : args) {
-    at = put_header(at, '$', a.size());
-    if (!a.empty()) std::memcpy(at, a.data(), a.size());
-    at += a.size();
-    *at++ = '\r';
-    *at++ = '\n';
-  }
+  for (auto a : args) at = put_bulk(at, a, {});
+  return out;
+}
+
+std::string format_key_command(std::string_view name, std::string_view key_prefix,
+                               std::string_view key) {
+  std::string out(
+      3 + decimal_digits(2) + bulk_size(name.size()) + bulk_size(key_prefix.size() + key.size()),
+      '\0');
+  char* at = put_header(out.data(), '*', 2);
+  at = put_bulk(at, name, {});
+  put_bulk(at, key_prefix, key);
   return out;
 }
 

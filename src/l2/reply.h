@@ -23,5 +23,8 @@ struct Reply {
 
 // RESP encoding of one command (argv of binary-safe strings).
 std::string format_command(std::initializer_list<std::string_view> args);
+// format_command({name, key_prefix + key}) without building the key first.
+std::string format_key_command(std::string_view name, std::string_view key_prefix,
+                               std::string_view key);
 
 }  // namespace multicache::l2

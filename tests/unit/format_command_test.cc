@@ -57,5 +57,22 @@ TEST(FormatCommand, WritesWhatHiredisWrites) {
   }
 }
 
+TEST(FormatCommand, KeyCommandJoinsPrefixAndKey) {
+  const std::string binary("a\0b\r\n$*", 8);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", ""},
+      {"mc:", ""},
+      {"", "k"},
+      {"mc:", "user:42"},
+      {binary, binary},
+      {std::string(5, 'p'), std::string(5, 'k')},
+      {"x", std::string(100000, 'k')},
+  };
+  for (const auto& [prefix, key] : cases) {
+    EXPECT_EQ(format_key_command("GET", prefix, key), hiredis_format({"GET", prefix + key}))
+        << prefix.size() << "-byte prefix, " << key.size() << "-byte key";
+  }
+}
+
 }  // namespace
 }  // namespace multicache::l2
