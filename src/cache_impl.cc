@@ -231,9 +231,11 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
   metrics::bump(counters_.refreshes_started);
   const l1::FillToken token = l1_.fill_token(hash);
   try {
-    // Another instance may have refreshed it already: take its value if fresh.
+    // Another instance may have refreshed it already: take its value if it
+    // is fresh even by the earliest reading of its stale-after second (this
+    // instance's own value, whose exact stale time has passed, is not).
     L2Value v = l2_read(key, ops, /*keep_raw=*/true);
-    if (v.value && !v.stale) {
+    if (v.value && !v.may_be_stale) {
       fill_from_l2(key, hash, v, ops, token);
       metrics::bump(counters_.refreshes_ok);
       flights_.finish(key, joined.call, v.value, nullptr);

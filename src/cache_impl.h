@@ -79,8 +79,9 @@ class Cache::Impl {
   void exec_async(std::vector<std::string> commands, std::size_t affinity);
 
   struct L2Value {
-    detail::erased_value value;                // null: miss or error
-    bool stale = false;                        // past its stale-after time
+    detail::erased_value value;  // null: miss or error
+    bool stale = false;          // past its stale-after second (see decode_read)
+    bool may_be_stale = false;   // in or past it: the writer's exact time may have passed
     std::optional<std::int64_t> remaining_ms;  // L1 lifetime allowed by Redis; nullopt: none
     std::uint64_t stale_after_s = 0;
     std::size_t payload_bytes = 0;  // the codec's bytes, for L1 accounting

@@ -107,7 +107,15 @@ Cache::Impl::L2Value Cache::Impl::decode_read(const l2::ReadResult& r, const det
   metrics::bump(counters_.l2_hits);
   out.stale_after_s = d.stale_after_unix_s;
   out.payload_bytes = d.payload().size();
-  out.stale = d.stale_after_unix_s <= static_cast<std::uint64_t>(wall_ns() / 1'000'000'000);
+  // The envelope holds the writer's stale-after time rounded down to whole
+  // seconds (the Go library's unit). A read counts the value stale once that
+  // second is over: never early, at most a second late. (Counted stale as
+  // soon as the second began, a value written with a TTL of a few seconds or
+  // less would read back stale right away, and every instance reading it would
+  // reload it and drop everyone's copy.)
+  const auto now_s = static_cast<std::uint64_t>(wall_ns() / 1'000'000'000);
+  out.stale = d.stale_after_unix_s < now_s;
+  out.may_be_stale = d.stale_after_unix_s <= now_s;
   if (r.pttl_ms > 0) {
     out.remaining_ms = r.pttl_ms;
   } else if (r.pttl_ms == -2) {
@@ -124,9 +132,9 @@ void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L
   std::int64_t life_ns = util::ms_to_ns(v.remaining_ms ? *v.remaining_ms : util::k_max_duration_ms);
   if (opts_.l1_ttl.count() > 0) life_ns = std::min(life_ns, util::ms_to_ns(opts_.l1_ttl.count()));
   if (life_ns <= 0) return;
-  const std::int64_t stale_in = v.negative
-                                    ? life_ns  // "not found" is never refreshed, it expires
-                                    : util::ns_until_second(v.stale_after_s, wall_ns(), life_ns);
+  const std::int64_t stale_in =
+      v.negative ? life_ns  // "not found" is never refreshed, it expires
+                 : util::ns_until_second(util::end_of_second(v.stale_after_s), wall_ns(), life_ns);
   l1::InsertRequest req;
   req.key = key;
   req.value = v.value;

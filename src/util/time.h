@@ -19,6 +19,9 @@ inline std::int64_t ms_to_ns(std::int64_t ms) {
   return std::clamp<std::int64_t>(ms, 0, k_max_duration_ms) * 1'000'000;
 }
 
+// The second after s (saturating): when Unix second s is over.
+inline std::uint64_t end_of_second(std::uint64_t s) { return s == UINT64_MAX ? s : s + 1; }
+
 // Nanoseconds from wall_ns (Unix ns) until second stale_after_s, clamped to
 // [0, cap_ns]: 0 when already past.
 inline std::int64_t ns_until_second(std::uint64_t stale_after_s, std::int64_t wall_ns,

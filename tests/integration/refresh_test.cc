@@ -66,6 +66,39 @@ TEST_F(RefreshTest, AStaleReadReturnsAtOnceAndOneReloadReplacesBothLevels) {
   EXPECT_GT(cli.cmd({"PTTL", prefix_ + "k"}).integer, 1500);  // a full new ttl
 }
 
+// The stale-after time goes to Redis in whole seconds, rounded down. Counted
+// stale as soon as that second began, a value read back right after it was
+// written with a short TTL was stale at once, and every instance that read it
+// reloaded it (a loader call, a write and an invalidation of every copy).
+// The writes here start just after a second begins, so each one's stale-after
+// time (500 ms on) falls in the second it is written in.
+TEST_F(RefreshTest, AnotherInstanceDoesNotFindAJustWrittenValueStale) {
+  Cache writer(options());  // early_refresh_ratio 0.5: stale after 500 ms
+  Cache reader(options());
+  std::atomic<int> reader_loads{0};
+  auto read = [&](const std::string& key) {
+    return reader.get_or_load<std::string>(key, 1s, [&] {
+      ++reader_loads;
+      return std::string("r");
+    });
+  };
+  std::this_thread::sleep_until(
+      std::chrono::ceil<std::chrono::seconds>(std::chrono::system_clock::now()) + 10ms);
+  for (int i = 0; i < 12; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    writer.set<std::string>(key, "w", 1s);
+    EXPECT_EQ(read(key), "w");
+    std::this_thread::sleep_for(10ms);
+  }
+  // Nor do the copies the reader keeps in L1 turn stale before their time.
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(read("k" + std::to_string(i)), "w");
+  std::this_thread::sleep_for(100ms);  // a refresh those reads queued would have started
+  EXPECT_EQ(reader.stats().l2_hits, 12u);
+  EXPECT_EQ(reader.stats().l1_hits, 12u);
+  EXPECT_EQ(reader.stats().refreshes_started, 0u);
+  EXPECT_EQ(reader_loads.load(), 0);
+}
+
 TEST_F(RefreshTest, AFailingRefreshKeepsServingTheOldValueUntilExpiry) {
   Cache cache(options());
   std::atomic<int> loads{0};
