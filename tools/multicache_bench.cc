@@ -2,24 +2,29 @@
 //
 //   multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--trace FILE]
 //                    [--reads R] [--value-size B] [--threads T] [--duration SEC]
-//                    [--loader-us U] [--l1-items N] [--json] [--simulate]
+//                    [--loader-us U] [--l1-items N] [--json] [--simulate] [--help]
 //
-// Without --redis it starts a throwaway redis-server on a free loopback port;
-// "--redis none" runs L1-only. Every operation picks a key from a Zipf(S)
-// trace over N keys; a fraction R are get_or_load (whose loader sleeps U µs),
-// the rest set. Prints progress each second, then throughput, latency
-// percentiles (reads served from cache, reads that ran the loader, writes),
-// hit ratio per layer and loader calls; --json prints the same as one object.
+// Without --redis it starts a throwaway redis-server on a free loopback port
+// (and stops it on every way out: the end of the run, an error, Ctrl-C or
+// SIGTERM); "--redis none" runs L1-only. Every operation picks a key from a
+// Zipf(S) trace over N keys; a fraction R of them (exactly, over each
+// thread's operations) are get_or_load (whose loader sleeps U µs), the rest
+// set. Prints progress each second, then throughput, latency percentiles
+// (reads served from cache, reads that ran the loader, writes), hit ratio
+// per layer and loader calls; --json prints the same as one object.
 // --trace FILE takes the keys from a trace instead (binary, little-endian
 // u64 key ids, one per request), replayed in order, round and round.
 // --simulate replays the requests against each L1 policy at several sizes
 // (the --trace file, or built-in Zipf, scan and loop traces) and prints hit
-// ratios; no Redis.
+// ratios; no Redis. Exit status: 0 done, 1 Redis unreachable or another
+// failure, 2 a bad command line, 128 + the signal's number when interrupted
+// (after the report of what ran).
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -30,27 +35,32 @@
 #include <vector>
 
 #include "../bench/workload.h"
+#include "bench_options.h"
 #include "l1/l1_cache.h"
 #include "support/redis_server.h"
 
 namespace {
 
+using multicache::tool::Config;
 using steady = std::chrono::steady_clock;
 
-struct Config {
-  std::string redis;  // empty: throwaway server; "none": L1-only
-  std::size_t keys = 100000;
-  double zipf = 0.99;
-  double reads = 0.95;
-  std::size_t value_size = 100;
-  int threads = 2;
-  double duration_s = 10;
-  int loader_us = 1000;
-  std::size_t l1_items = 10000;
-  bool json = false;
-  bool simulate = false;
-  std::string trace_file;  // empty: Zipf over keys
-};
+// How often the main thread looks for a signal while the run goes on.
+constexpr auto k_poll = std::chrono::milliseconds(50);
+
+// The signal (SIGINT or SIGTERM) that asked the run to stop; 0: none. A
+// second one ends the process at once (SA_RESETHAND).
+volatile std::sig_atomic_t g_signal = 0;
+
+void on_signal(int sig) { g_signal = sig; }
+
+void stop_on_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = &on_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
 
 // Log-linear latency histogram: 8 buckets per power of two of nanoseconds.
 class Histogram {
@@ -88,84 +98,6 @@ struct ThreadResult {
   Histogram loaded;  // reads whose loader ran in this call
   Histogram writes;
 };
-
-[[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "multicache-bench: %s\n"
-               "usage: multicache-bench [--redis URL|none] [--keys N] [--zipf S] [--trace FILE]\n"
-               "                        [--reads R]\n"
-               "                        [--value-size B] [--threads T] [--duration SEC]\n"
-               "                        [--loader-us U] [--l1-items N] [--json] [--simulate]\n",
-               why);
-  std::exit(2);
-}
-
-Config parse(int argc, char** argv) {
-  Config c;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
-      return argv[++i];
-    };
-    try {
-      if (a == "--redis")
-        c.redis = next();
-      else if (a == "--keys")
-        c.keys = std::stoul(next());
-      else if (a == "--zipf")
-        c.zipf = std::stod(next());
-      else if (a == "--reads")
-        c.reads = std::stod(next());
-      else if (a == "--value-size")
-        c.value_size = std::stoul(next());
-      else if (a == "--threads")
-        c.threads = std::stoi(next());
-      else if (a == "--duration")
-        c.duration_s = std::stod(next());
-      else if (a == "--loader-us")
-        c.loader_us = std::stoi(next());
-      else if (a == "--l1-items")
-        c.l1_items = std::stoul(next());
-      else if (a == "--json")
-        c.json = true;
-      else if (a == "--simulate")
-        c.simulate = true;
-      else if (a == "--trace")
-        c.trace_file = next();
-      else
-        usage(("unknown option " + a).c_str());
-    } catch (const std::logic_error&) {
-      usage(("bad value for " + a).c_str());
-    }
-  }
-  if (c.keys == 0 || c.threads < 1 || c.duration_s <= 0 || c.reads < 0 || c.reads > 1) {
-    usage("keys, threads and duration must be positive; reads within [0, 1]");
-  }
-  return c;
-}
-
-// A trace file: little-endian u64 key ids, one per request. Returns dense
-// ids (0..distinct-1) in request order; exits with a message on a bad file.
-std::vector<std::uint32_t> load_trace(const std::string& path, std::size_t* distinct) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) usage(("cannot open trace " + path).c_str());
-  std::vector<std::uint32_t> ids;
-  std::unordered_map<std::uint64_t, std::uint32_t> dense;
-  unsigned char b[8];
-  std::size_t got = 0;
-  while ((got = std::fread(b, 1, 8, f)) == 8) {
-    std::uint64_t key = 0;
-    for (int i = 7; i >= 0; --i) key = (key << 8) | b[i];
-    const auto [it, fresh] = dense.emplace(key, static_cast<std::uint32_t>(dense.size()));
-    ids.push_back(it->second);
-  }
-  std::fclose(f);
-  if (got != 0) usage(("trace " + path + ": size is not a multiple of 8 bytes").c_str());
-  if (ids.empty()) usage(("trace " + path + " is empty").c_str());
-  *distinct = dense.size();
-  return ids;
-}
 
 // Replays `trace` (key ids) against an L1 of `capacity` entries with `p`;
 // returns the hit ratio in percent. A miss inserts the key, as a load would.
@@ -205,7 +137,8 @@ int simulate(const Config& cfg) {
   std::vector<std::pair<std::string, std::vector<std::uint32_t>>> traces;
   if (!cfg.trace_file.empty()) {
     std::size_t distinct = 0;
-    traces.emplace_back("trace " + cfg.trace_file, load_trace(cfg.trace_file, &distinct));
+    traces.emplace_back("trace " + cfg.trace_file,
+                        multicache::tool::load_trace(cfg.trace_file, &distinct));
     std::printf("%s: %zu requests, %zu distinct keys\n\n", cfg.trace_file.c_str(),
                 traces.back().second.size(), distinct);
   } else {
@@ -252,11 +185,17 @@ int simulate(const Config& cfg) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const Config cfg = parse(argc, argv);
+// The run: everything main() does, so that every way out of it (a return,
+// an exception) stops the throwaway redis-server through its destructor.
+int run(const Config& cfg) {
   if (cfg.simulate) return simulate(cfg);
+  // The trace first: a bad file ends the run before a server starts.
+  std::size_t key_count = cfg.keys;
+  const auto trace = cfg.trace_file.empty()
+                         ? multicache::bench::zipf_trace(cfg.keys, cfg.zipf, 1 << 20, 42)
+                         : multicache::tool::load_trace(cfg.trace_file, &key_count);
+  const auto keys = multicache::bench::make_keys(key_count);
+  stop_on_signals();
   std::unique_ptr<multicache::test::RedisServer> server;
   const std::string url =
       cfg.redis == "none" ? "" : multicache::test::url_or_private_server(cfg.redis, &server);
@@ -266,15 +205,10 @@ int main(int argc, char** argv) {
   o.l1_max_items = cfg.l1_items;
   multicache::Cache cache(o);
   if (!url.empty() && !cache.redis_connected()) {
-    std::fprintf(stderr, "multicache-bench: Redis at %s is not reachable\n", url.c_str());
+    std::fprintf(stderr, "multicache-bench: Redis at %s is not reachable\n",
+                 multicache::tool::redacted(url).c_str());
     return 1;
   }
-
-  std::size_t key_count = cfg.keys;
-  const auto trace = cfg.trace_file.empty()
-                         ? multicache::bench::zipf_trace(cfg.keys, cfg.zipf, 1 << 20, 42)
-                         : load_trace(cfg.trace_file, &key_count);
-  const auto keys = multicache::bench::make_keys(key_count);
   const std::string value(cfg.value_size, 'v');
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> ops{0};
@@ -285,13 +219,16 @@ int main(int argc, char** argv) {
     workers.emplace_back([&, t] {
       ThreadResult& r = results[static_cast<std::size_t>(t)];
       std::size_t i = static_cast<std::size_t>(t) * 104729;
-      std::uint64_t local = 0;
-      const auto write_every =
-          cfg.reads >= 1.0 ? 0 : static_cast<std::uint64_t>(std::lround(1.0 / (1.0 - cfg.reads)));
+      // Writes in millionths of an operation: each operation adds the write
+      // share, and one that brings the sum to a whole million writes.
+      const auto write_share = std::llround((1.0 - cfg.reads) * 1e6);
+      long long owed = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         const std::string& key = keys[trace[i++ % trace.size()]];
         const auto t0 = steady::now();
-        if (write_every != 0 && ++local % write_every == 0) {
+        owed += write_share;
+        if (owed >= 1'000'000) {
+          owed -= 1'000'000;
           try {
             cache.set<std::string>(key, value, std::chrono::seconds(60));
           } catch (const multicache::RedisError&) {
@@ -313,8 +250,11 @@ int main(int argc, char** argv) {
   const auto end = start + std::chrono::duration_cast<steady::duration>(
                                std::chrono::duration<double>(cfg.duration_s));
   std::uint64_t last = 0;
-  while (steady::now() < end) {
-    std::this_thread::sleep_until(std::min(end, steady::now() + std::chrono::seconds(1)));
+  auto next_report = start + std::chrono::seconds(1);
+  while (steady::now() < end && g_signal == 0) {
+    std::this_thread::sleep_until(std::min({end, next_report, steady::now() + k_poll}));
+    if (steady::now() < next_report && steady::now() < end) continue;
+    next_report += std::chrono::seconds(1);
     const std::uint64_t now_ops = ops.load();
     if (!cfg.json) {
       const double t = std::chrono::duration<double>(steady::now() - start).count();
@@ -356,14 +296,15 @@ int main(int argc, char** argv) {
         cfg.threads, elapsed, throughput, lat(all.cached).c_str(), lat(all.loaded).c_str(),
         lat(all.writes).c_str(), ratio(s.l1_hits, s.l1_misses), ratio(s.l2_hits, s.l2_misses),
         static_cast<unsigned long long>(s.loads), static_cast<unsigned long long>(s.redis_errors));
-    return 0;
+    return g_signal == 0 ? 0 : 128 + g_signal;
   }
   const std::string keys_from = cfg.trace_file.empty()
                                     ? "Zipf " + std::to_string(cfg.zipf).substr(0, 4)
                                     : "trace " + cfg.trace_file;
-  std::printf("%s, %zu keys, %s, %.0f%% reads, %zu-byte values, %d threads, %.1f s\n",
-              url.empty() ? "L1-only" : url.c_str(), key_count, keys_from.c_str(), cfg.reads * 100,
-              cfg.value_size, cfg.threads, elapsed);
+  std::printf("%s, %zu keys, %s, %g%% reads, %zu-byte values, %d threads, %.1f s%s\n",
+              url.empty() ? "L1-only" : multicache::tool::redacted(url).c_str(), key_count,
+              keys_from.c_str(), cfg.reads * 100, cfg.value_size, cfg.threads, elapsed,
+              g_signal == 0 ? "" : " (interrupted)");
   std::printf("throughput: %.0f ops/s\n\n", throughput);
   std::printf("| operations | count | p50 µs | p99 µs | p99.9 µs |\n|---|---|---|---|---|\n");
   auto row = [](const char* name, const Histogram& h) {
@@ -379,5 +320,27 @@ int main(int argc, char** argv) {
       "errors %llu\n",
       ratio(s.l1_hits, s.l1_misses), ratio(s.l2_hits, s.l2_misses),
       static_cast<unsigned long long>(s.loads), static_cast<unsigned long long>(s.redis_errors));
-  return 0;
+  return g_signal == 0 ? 0 : 128 + g_signal;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Config cfg = multicache::tool::parse(argc, argv);
+    if (cfg.help) {
+      std::fputs(multicache::tool::usage(), stdout);
+      return 0;
+    }
+    return run(cfg);
+  } catch (const multicache::tool::UsageError& e) {
+    std::fprintf(stderr, "multicache-bench: %s\n%s", e.what(), multicache::tool::usage());
+    return 2;
+  } catch (const std::invalid_argument& e) {  // Options the library refused (a bad URL, ...)
+    std::fprintf(stderr, "multicache-bench: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "multicache-bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -74,17 +74,27 @@ std::string unique_prefix() {
 }
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
-  char tmpl[] = "/tmp/multicache-redis-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                     "/multicache-redis-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed in " + tmpl);
   dir_ = tmpl;
   if (options_.unix_socket) socket_path_ = dir_ + "/redis.sock";
   // A port can be taken between probing and binding: try a few.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = free_port(options_.cluster);
-    start();
+    try {
+      port_ = free_port(options_.cluster);
+      start();
+    } catch (...) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);  // no destructor runs for a throwing constructor
+      throw;
+    }
     if (wait_ready(std::chrono::seconds(5))) return;
     kill();
   }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
   throw std::runtime_error("redis-server did not start");
 }
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# multicache-bench's command line (ctest, label tool): --help; bad values
+# exit 2 naming the option; no way out (a bad trace, a bad URL, a server that
+# does not start, Ctrl-C) leaves its throwaway redis-server running or its
+# directory behind; --reads runs the mix it is given.
+#
+#   tools/cli_test.sh path/to/multicache-bench
+set -u
+bench=${1:?usage: cli_test.sh path/to/multicache-bench}
+work=$(mktemp -d)
+export TMPDIR=$work # the throwaway server's directory goes here
+trap 'pkill -KILL -f -- "$work" 2>/dev/null; rm -rf "$work"' EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# $1: what ran. No redis-server of ours runs, no server directory is left.
+nothing_left() {
+  if pgrep -f -- "$work/multicache-redis" >/dev/null; then fail "$1: a redis-server is still running"; fi
+  if ls "$work" | grep -q multicache-redis; then fail "$1: left $(ls "$work")"; fi
+}
+
+# $1: expected exit status; the rest: arguments. Prints stderr.
+expect_exit() {
+  local want=$1
+  shift
+  local err rc
+  err=$("$bench" "$@" 2>&1 >/dev/null)
+  rc=$?
+  [ "$rc" -eq "$want" ] || fail "$*: exit $rc, want $want ($err)"
+  nothing_left "$*"
+  printf '%s' "$err"
+}
+
+out=$("$bench" --help) || fail "--help: exit $?"
+grep -q -- "--reads R" <<<"$out" || fail "--help printed no usage"
+
+for args in "--keys -1" "--keys 12abc" "--keys 0" "--value-size -1" "--reads nan" \
+  "--reads 1.5" "--zipf nan" "--duration inf" "--duration 1e10" "--duration 0" \
+  "--threads 0" "--l1-items 0" "--loader-us -5" "--keys"; do
+  # shellcheck disable=SC2086 # the options are split on purpose
+  err=$(expect_exit 2 $args)
+  grep -q -- "${args%% *}" <<<"$err" || fail "$args: the message does not name the option: $err"
+done
+err=$(expect_exit 2 --bogus)
+grep -q "unknown option --bogus" <<<"$err" || fail "--bogus: $err"
+
+: >"$work/empty.trace"
+err=$(expect_exit 2 --trace "$work/empty.trace" --duration 1)
+grep -q "is empty" <<<"$err" || fail "empty trace: $err"
+printf 'abc' >"$work/odd.trace"
+err=$(expect_exit 2 --trace "$work/odd.trace" --duration 1)
+grep -q "multiple of 8" <<<"$err" || fail "odd trace: $err"
+err=$(expect_exit 2 --trace "$work" --duration 1)
+grep -q "Is a directory" <<<"$err" || fail "trace directory: $err"
+err=$(expect_exit 2 --redis garbage --duration 1)
+grep -q "redis_url" <<<"$err" || fail "bad URL: $err"
+err=$(MULTICACHE_REDIS_SERVER=/bin/false expect_exit 1 --duration 1)
+grep -q "did not start" <<<"$err" || fail "server that does not start: $err"
+err=$(expect_exit 1 --redis "redis://:secret@127.0.0.1:1" --duration 1)
+grep -q "redis://\*\*\*@127.0.0.1:1 is not reachable" <<<"$err" || fail "unreachable: $err"
+if grep -q secret <<<"$err"; then fail "the password is in the message: $err"; fi
+
+# Ctrl-C: the report of what ran, exit 130, the server stopped.
+"$bench" --keys 1000 --duration 120 --loader-us 0 --json >"$work/out.json" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 100); do
+  pgrep -f -- "$work/multicache-redis" >/dev/null && break
+  sleep 0.1
+done
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || fail "SIGINT: exit $rc, want 130 ($(cat "$work/err"))"
+grep -q '"ops_per_s":[1-9]' "$work/out.json" || fail "SIGINT: no report: $(cat "$work/out.json")"
+nothing_left "SIGINT"
+
+# --reads: the fraction asked for, over each thread's operations (it used to
+# be rounded to 1 - 1/n: 0.3 ran writes only, 0.6 ran 2/3 reads).
+count() { grep -o "\"$1\":{\"count\":[0-9]*" <<<"$2" | grep -o '[0-9]*$'; }
+for r in 0.3 0.6 0.95; do
+  out=$("$bench" --redis none --keys 1000 --reads $r --duration 0.3 --threads 1 --loader-us 0 \
+    --json) || fail "--reads $r: exit $?"
+  reads=$(($(count reads_cached "$out") + $(count reads_loaded "$out")))
+  writes=$(count writes "$out")
+  awk -v r="$reads" -v w="$writes" -v want="$r" \
+    'BEGIN { f = r / (r + w); exit !(r + w > 1000 && f > want - 0.001 && f < want + 0.001) }' ||
+    fail "--reads $r: $reads reads and $writes writes"
+done
+echo "cli_test: all passed"
