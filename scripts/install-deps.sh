@@ -10,7 +10,7 @@ packages=(
   libhiredis-dev libevent-dev libsnappy-dev nlohmann-json3-dev libcpp-httplib-dev libxxhash-dev
   libgtest-dev libbenchmark-dev
   redis-server redis-tools
-  prometheus curl
+  prometheus curl procps
   "$@"
 )
 
