@@ -83,6 +83,11 @@ void Options::validate() const {
         !(name[0] >= '0' && name[0] <= '9');
     for (const char* r : reserved) ok = ok && name != r;
     if (!ok) invalid("metrics_labels", "bad or reserved label name \"" + name + "\"");
+    // A name given twice would be written twice on every sample, which
+    // Prometheus rejects.
+    std::size_t times = 0;
+    for (const auto& other : metrics_labels) times += other.first == name ? 1 : 0;
+    if (times > 1) invalid("metrics_labels", "label name \"" + name + "\" is given twice");
   }
   if (!metrics_listen.empty()) {
     if (!metrics) invalid("metrics_listen", "needs metrics = true");

@@ -49,7 +49,9 @@ class Cache {
   // Validates options (std::invalid_argument naming the field), starts the
   // Redis connections and the subscriber, and waits for them at most
   // connect_timeout. An unreachable Redis is not an error: the cache serves
-  // from L1 and the loader and keeps reconnecting in the background.
+  // from L1 and the loader and keeps reconnecting in the background. A valid
+  // metrics_listen that cannot be bound (the port is taken, the host does not
+  // resolve) throws multicache::Error, its message starting "metrics_listen".
   explicit Cache(Options options);
   ~Cache();
   Cache(const Cache&) = delete;

@@ -41,8 +41,8 @@ enum class log_level { debug, info, warning, error };
 //            protected (80%, entries hit while in probation), each a CLOCK.
 //            Best on skewed (Zipf), scanned and looping traffic. Each lookup
 //            also counts the key in the sketch (lock-free); the sketch and
-//            doorkeeper take ~20 bytes per l1_max_items, outside the byte
-//            bound.
+//            doorkeeper take 16 to 32 bytes per l1_max_items (a 64-byte block
+//            per 4, rounded up to a power of two), outside the byte bound.
 //   clock:   CLOCK (second chance) eviction, an LRU approximation: no
 //            admission, no sketch. A little cheaper per lookup.
 //   lru:     the same as clock (L1 implements LRU as CLOCK, so hits need no

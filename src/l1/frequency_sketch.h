@@ -33,8 +33,8 @@ namespace multicache::l1 {
 
 class FrequencySketch {
  public:
-  // capacity: the number of entries the cache holds. Memory: 16 bytes per
-  // entry of capacity (a block per 4, powers of two), outside the cache's byte
+  // capacity: the number of entries the cache holds. Memory: 16 to 32 bytes
+  // per entry of capacity (a block per 4, powers of two), outside the cache's byte
   // bound. These sizes and the aging period (15 × capacity additions) were
   // picked with multicache-bench --simulate.
   explicit FrequencySketch(std::size_t capacity)

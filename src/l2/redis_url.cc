@@ -119,7 +119,9 @@ Endpoint parse_redis_url(std::string_view url) {
     if (rest.empty() || rest.front() != '/') fail("unix:// needs an absolute socket path", url);
     ep.unix_path = std::string(rest);
     if (!query.empty()) {
-      if (!query.starts_with("db=")) fail("unix:// accepts only the query db=N", url);
+      if (!query.starts_with("db=") || query.find('&') != std::string_view::npos) {
+        fail("unix:// accepts only the query db=N", url);
+      }
       ep.db = parse_int(query.substr(3), 0, 1 << 20, "db", url);
     }
     return ep;

@@ -57,6 +57,10 @@ std::vector<InvalidCase> invalid_cases() {
       {"metrics_prefix", "1abc", [](Options& o) { o.metrics_prefix = "1abc"; }},
       {"metrics_prefix", "a-b", [](Options& o) { o.metrics_prefix = "a-b"; }},
       {"metrics_prefix", "empty", [](Options& o) { o.metrics_prefix = ""; }},
+      {"metrics_labels", "a name given twice",
+       [](Options& o) {
+         o.metrics_labels = {{"app", "x"}, {"env", "y"}, {"app", "z"}};
+       }},
       {"l1_ttl", "-1ms", [](Options& o) { o.l1_ttl = -1ms; }},
       {"connect_timeout", "0", [](Options& o) { o.connect_timeout = 0ms; }},
       {"command_timeout", "0", [](Options& o) { o.command_timeout = 0ms; }},

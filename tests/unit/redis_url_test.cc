@@ -166,6 +166,9 @@ TEST(RedisUrl, PortAndDbMessages) {
   EXPECT_NE(parse_error("redis://host:70000").find("port"), std::string::npos);
   EXPECT_NE(parse_error("redis://host:0").find("port"), std::string::npos);
   EXPECT_NE(parse_error("redis://host/x").find("db"), std::string::npos);
+  // A unix socket URL with another parameter after db=N is told so (it said
+  // "db must be an integer").
+  EXPECT_NE(parse_error("unix:///s.sock?db=3&x=1").find("only the query db=N"), std::string::npos);
 }
 
 TEST(RedisUrl, ErrorMessagesNeverContainThePassword) {
