@@ -9,7 +9,17 @@ set -u
 bench=${1:?usage: cli_test.sh path/to/multicache-bench}
 work=$(mktemp -d)
 export TMPDIR=$work # the throwaway server's directory goes here
-trap 'pkill -KILL -f -- "$work" 2>/dev/null; rm -rf "$work"' EXIT
+
+# The processes running in a directory under $work: the throwaway servers
+# (redis-server works in its --dir, and renames itself, so its command line
+# does not show the directory).
+our_servers() {
+  local p
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$work"/* ]] && echo "${p#/proc/}"
+  done
+}
+trap 'kill -KILL $(our_servers) 2>/dev/null; rm -rf "$work"' EXIT
 
 fail() {
   echo "FAIL: $*" >&2
@@ -18,7 +28,7 @@ fail() {
 
 # $1: what ran. No redis-server of ours runs, no server directory is left.
 nothing_left() {
-  if pgrep -f -- "$work/multicache-redis" >/dev/null; then fail "$1: a redis-server is still running"; fi
+  if [ -n "$(our_servers)" ]; then fail "$1: a redis-server is still running"; fi
   if ls "$work" | grep -q multicache-redis; then fail "$1: left $(ls "$work")"; fi
 }
 
@@ -67,9 +77,10 @@ if grep -q secret <<<"$err"; then fail "the password is in the message: $err"; f
 "$bench" --keys 1000 --duration 120 --loader-us 0 --json >"$work/out.json" 2>"$work/err" &
 pid=$!
 for _ in $(seq 1 100); do
-  pgrep -f -- "$work/multicache-redis" >/dev/null && break
+  [ -n "$(our_servers)" ] && break
   sleep 0.1
 done
+[ -n "$(our_servers)" ] || fail "SIGINT: no server started ($(cat "$work/err"))"
 sleep 1
 kill -INT "$pid"
 wait "$pid"
