@@ -87,6 +87,8 @@ TEST_F(RefreshTest, AnotherInstanceDoesNotFindAJustWrittenValueStale) {
   for (int i = 0; i < 12; ++i) {
     const std::string key = "k" + std::to_string(i);
     writer.set<std::string>(key, "w", 1s);
+    // The set's invalidation first, so that it cannot drop the copy read next.
+    ASSERT_TRUE(eventually([&] { return reader.stats().invalidations_received == i + 1u; }));
     EXPECT_EQ(read(key), "w");
     std::this_thread::sleep_for(10ms);
   }
