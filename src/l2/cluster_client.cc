@@ -174,7 +174,9 @@ void ClusterClient::on_replies(const std::shared_ptr<Op>& op,
                                const std::vector<std::size_t>& indexes, bool asking, Result r) {
   if (!r.ok) {
     request_refresh();  // a node that cannot be reached: the map may be stale
-    op->result.fail(r.error);
+    // Only this node's commands fail: the other nodes' replies still count
+    // (a batch read over many slots loses only the slots of the node down).
+    op->result.fail_some(indexes, r.error);
     return;
   }
   std::vector<std::size_t> moved;

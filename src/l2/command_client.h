@@ -19,9 +19,12 @@
 namespace multicache::l2 {
 
 struct Result {
-  bool ok = false;             // every reply arrived (a reply may still be a Redis error)
-  std::string error;           // why not, when !ok
-  std::vector<Reply> replies;  // one per command, when ok
+  bool ok = false;    // every reply arrived (a reply may still be a Redis error)
+  std::string error;  // why not, when !ok
+  // One per command when ok. When !ok: none, or, for a cluster pipeline of
+  // which some nodes answered, one per command, those of the nodes that did
+  // not answer being error replies that carry `error`'s text.
+  std::vector<Reply> replies;
 };
 
 // What execute()/submit() answer without sending anything: ok for an empty

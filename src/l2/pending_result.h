@@ -1,6 +1,9 @@
 // l2/pending_result.h — the replies of one pipeline, filled in as they come.
 //
-// Completes once: when every reply is in, or at the first failure. A waiter
+// Completes once: when every reply is in, or at the first failure of the
+// whole pipeline. A part that failed (fail_some: a cluster node that did not
+// answer) does not end it: its replies become error replies, and the result,
+// once the rest is in, is !ok with every reply, the others usable. A waiter
 // (execute) blocks in wait_until() on a futex, not on mu_ (see
 // util/one_shot_event.h for the syscalls that saves); a submitter gets its
 // callback instead, run exactly once, outside the lock, on the thread that
@@ -52,12 +55,28 @@ class PendingResult {
       if (done_) return;
       replies_[i] = std::move(reply);
       if (--remaining_ != 0) return;
-      done_ = true;
-      if (on_done_) {
-        cb = std::move(on_done_);
-        r.ok = true;
-        r.replies = std::move(replies_);
+      complete_locked(&cb, &r);
+    }
+    finish(std::move(cb), std::move(r));
+  }
+
+  // The commands at `indexes` (not answered yet) failed for `why`: each gets
+  // an error reply saying so; the result completes when the rest is in.
+  void fail_some(const std::vector<std::size_t>& indexes, const std::string& why) {
+    CommandClient::Callback cb;
+    Result r;
+    {
+      util::MutexLock lock(mu_);
+      if (done_) return;
+      for (const std::size_t i : indexes) {
+        replies_[i] = Reply{};
+        replies_[i].type = Reply::kind::error;
+        replies_[i].str = why;
       }
+      if (partial_error_.empty()) partial_error_ = why;
+      remaining_ -= indexes.size();
+      if (remaining_ != 0) return;
+      complete_locked(&cb, &r);
     }
     finish(std::move(cb), std::move(r));
   }
@@ -83,12 +102,23 @@ class PendingResult {
       result.error = error_;
       return result;
     }
-    result.ok = true;
+    result.ok = partial_error_.empty();
+    result.error = partial_error_;
     result.replies = std::move(replies_);
     return result;
   }
 
  private:
+  // The last reply is in: done, and for a callback, the result to pass it.
+  void complete_locked(CommandClient::Callback* cb, Result* r) MC_REQUIRES(mu_) {
+    done_ = true;
+    if (!on_done_) return;
+    *cb = std::move(on_done_);
+    r->ok = partial_error_.empty();
+    r->error = partial_error_;
+    r->replies = std::move(replies_);
+  }
+
   // After done_ is set: wakes the waiter, or runs the callback. The wake-up
   // comes after the lock is released, so the waiter does not wake only to
   // block on mu_ again (two context switches instead of one). The caller of
@@ -106,7 +136,8 @@ class PendingResult {
   std::vector<Reply> replies_ MC_GUARDED_BY(mu_);
   std::size_t remaining_ MC_GUARDED_BY(mu_);
   bool done_ MC_GUARDED_BY(mu_) = false;
-  std::string error_ MC_GUARDED_BY(mu_);
+  std::string error_ MC_GUARDED_BY(mu_);          // the whole pipeline failed
+  std::string partial_error_ MC_GUARDED_BY(mu_);  // the first part that failed
   CommandClient::Callback on_done_ MC_GUARDED_BY(mu_);
 };
 

@@ -95,16 +95,25 @@ void RedisStore::read_into(std::span<const std::string_view> keys, bool with_neg
   std::vector<std::string> cmds;
   cmds.reserve(keys.size() * (with_negative ? 4 : 2));
   for (auto key : keys) append_read(key, with_negative, &cmds);
-  std::vector<Reply> replies;
-  const Status st = run(std::move(cmds), &replies,
-                        keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
+  const std::size_t per_key = with_negative ? 4 : 2;
+  Result r = exec_(std::move(cmds), keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
+  // Each key stands on its own replies: a cluster node down (an error reply
+  // for each of its commands) or a Redis error fails only its keys.
+  const bool each = r.replies.size() == keys.size() * per_key;
   std::size_t at = 0;
-  for (auto& r : out) {
-    if (!st.ok) {
-      r.status = st;
-      continue;
+  for (auto& o : out) {
+    const Reply* error = nullptr;
+    for (std::size_t k = 0; each && k < per_key && error == nullptr; ++k) {
+      if (r.replies[at + k].is_error()) error = &r.replies[at + k];
     }
-    at += parse_read(replies, at, with_negative, &r);
+    if (!each) {
+      o.status = {false, r.ok ? "wrong number of replies" : r.error};
+    } else if (error != nullptr) {
+      o.status = {false, "redis replied: " + error->str};
+    } else {
+      parse_read(r.replies, at, with_negative, &o);
+    }
+    at += per_key;
   }
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "cluster/load.h"
 #include "l2/cluster_slots.h"
@@ -270,6 +271,44 @@ TEST(Cluster, ReshardingOntoANewEmptyPrimary) {
   EXPECT_EQ(cache.stats().redis_errors, 0u);
   EXPECT_GT(cache.stats().redis_redirects, 0u);
   for (const int s : slots) EXPECT_EQ(cluster.owner_of(s), static_cast<int>(fresh));
+}
+
+// One primary down (before the cluster notices): a batch over every slot
+// loses only that node's keys. Failing the whole pipeline when one node's
+// part failed sent every key of the batch to the loader (and wrote none back).
+TEST(Cluster, ABatchLosesOnlyTheKeysOfANodeThatIsDown) {
+  RedisCluster cluster({.primaries = 3, .node_timeout_ms = 30000});
+  const std::string prefix = unique_prefix();
+  const auto keys = make_keys(90);
+  {
+    Cache writer(cluster_options(cluster.url(), prefix));
+    for (const auto& k : keys) writer.set<std::string>(k, "stored-" + k, 60s);
+  }
+  std::set<std::string> on_node_1;
+  for (const auto& k : keys) {
+    if (cluster.owner_of(l2::slot_of(prefix + k)) == 1) on_node_1.insert(k);
+  }
+  ASSERT_GT(on_node_1.size(), 10u);
+  ASSERT_LT(on_node_1.size(), 60u);
+  cluster.node(1).kill();
+
+  Cache reader(cluster_options(cluster.url({0, 2}), prefix));
+  std::set<std::string> asked;
+  const auto got =
+      reader.get_or_load_many<std::string>(keys, 60s, [&](std::span<const std::string> ks) {
+        std::unordered_map<std::string, std::string> out;
+        for (const auto& k : ks) {
+          asked.insert(k);
+          out[k] = "loaded-" + k;
+        }
+        return out;
+      });
+  EXPECT_EQ(asked, on_node_1);
+  ASSERT_EQ(got.size(), keys.size());
+  for (const auto& k : keys) {
+    EXPECT_EQ(got.at(k), (on_node_1.contains(k) ? "loaded-" : "stored-") + k) << k;
+  }
+  EXPECT_EQ(reader.stats().l2_hits, keys.size() - on_node_1.size());
 }
 
 TEST(Cluster, PrimaryFailoverRecovers) {
