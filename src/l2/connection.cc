@@ -84,6 +84,10 @@ void Connection::connect() {
     if (auto ep = settings_.resolve()) settings_.endpoint = std::move(*ep);
   }
   const Endpoint& ep = settings_.endpoint;
+  if (!ep.known()) {
+    lost("no address yet: no sentinel has named the primary", false);
+    return;
+  }
   redisAsyncContext* ac = ep.is_unix() ? redisAsyncConnectUnix(ep.unix_path.c_str())
                                        : redisAsyncConnect(ep.host.c_str(), ep.port);
   if (ac == nullptr || ac->err) {

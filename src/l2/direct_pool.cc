@@ -175,7 +175,7 @@ bool DirectPool::connect(Slot& slot, steady::time_point deadline) {
     if (auto r = settings_.resolve()) ep = std::move(*r);
   }
   const auto budget = std::min(settings_.connect_timeout, left(deadline));
-  if (budget.count() <= 0) return false;
+  if (budget.count() <= 0 || !ep.known()) return false;
   redisContext* c = ep.is_unix()
                         ? redisConnectUnixWithTimeout(ep.unix_path.c_str(), to_timeval(budget))
                         : redisConnectWithTimeout(ep.host.c_str(), ep.port, to_timeval(budget));

@@ -27,6 +27,9 @@ struct Endpoint {
   int db = 0;
 
   bool is_unix() const { return !unix_path.empty(); }
+  // Somewhere to connect to: not the empty endpoint a sentinel-managed
+  // client starts with while no sentinel has named the primary.
+  bool known() const { return is_unix() || !host.empty(); }
   // host:port or the socket path, without credentials; for log lines.
   std::string describe() const;
 };

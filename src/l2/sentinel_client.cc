@@ -82,13 +82,22 @@ std::optional<Endpoint> SentinelClient::ask_sentinels() {
       ep->user = settings_.credentials.user;
       ep->password = settings_.credentials.password;
       ep->db = settings_.credentials.db;
+      if (unanswered_ && settings_.connection.log) {
+        settings_.connection.log(false, "redis sentinel: the primary of \"" +
+                                            settings_.master_name + "\" is known again");
+      }
+      unanswered_ = false;
       return ep;
     }
   }
-  if (settings_.connection.log) {
+  // Once per outage: the resolver asks again every poll_interval.
+  if (!unanswered_ && settings_.connection.log) {
     settings_.connection.log(true, "redis sentinel: no sentinel named the primary of \"" +
-                                       settings_.master_name + "\": " + why);
+                                       settings_.master_name + "\": " + why +
+                                       " (asking again every " +
+                                       std::to_string(settings_.poll_interval.count()) + " ms)");
   }
+  unanswered_ = true;
   return std::nullopt;
 }
 

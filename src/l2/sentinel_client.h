@@ -79,6 +79,9 @@ class SentinelClient final : public CommandClient {
   bool stopping_ MC_GUARDED_BY(mu_) = false;
   bool resolve_now_ MC_GUARDED_BY(mu_) = false;
   std::size_t next_sentinel_ = 0;  // resolver thread (and the constructor before it)
+  // No sentinel named the primary at the last ask: the outage was logged once
+  // (not at every poll). Resolver thread (and the constructor before it).
+  bool unanswered_ = false;
   std::function<void()> on_switch_ MC_GUARDED_BY(mu_);
   std::atomic<std::int64_t> last_reset_ms_{0};
   std::atomic<std::uint64_t> switches_{0};

@@ -13,6 +13,33 @@ Options sentinel_options(const std::string& url, const std::string& prefix) {
   return quiet_options(url, prefix, 1s);
 }
 
+// While no sentinel answers, the resolver asks again every 250 ms; it says
+// so once, not at every ask (it logged 31 warnings in 8 s). Meanwhile the
+// connections do not try to reach a primary no one named (they tried an
+// empty host: "connect failed: Name or service not known").
+TEST(Sentinel, AnOutageOfTheSentinelsIsLoggedOnce) {
+  int port = 0;
+  {
+    RedisServer gone;  // a loopback port with nothing listening once it stops
+    port = gone.port();
+  }
+  Options o = sentinel_options("redis-sentinel://127.0.0.1:" + std::to_string(port) + "/mymaster",
+                               unique_prefix());
+  std::atomic<int> unanswered{0};
+  std::atomic<int> connects{0};  // attempts to reach a primary no one named (an empty host)
+  o.log = [&](log_level, std::string_view line) {
+    if (line.find("no sentinel named the primary") != std::string_view::npos) ++unanswered;
+    if (line.find("connect failed") != std::string_view::npos) ++connects;
+  };
+  {
+    Cache cache(o);
+    std::this_thread::sleep_for(1500ms);  // six asks or more
+    EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, [] { return std::string("v"); }), "v");
+  }
+  EXPECT_EQ(unanswered.load(), 1);
+  EXPECT_EQ(connects.load(), 0);
+}
+
 TEST(Sentinel, FailoverUnderLoad) {
   RedisSentinelSet set;
   ASSERT_EQ(set.primary_index(), 0);
