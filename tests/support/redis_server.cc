@@ -75,8 +75,8 @@ std::string unique_prefix() {
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                     "/multicache-redis-XXXXXX";
+  std::string tmpl =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/multicache-redis-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed in " + tmpl);
   dir_ = tmpl;
   if (options_.unix_socket) socket_path_ = dir_ + "/redis.sock";
