@@ -7,12 +7,12 @@ namespace multicache::l2 {
 
 namespace {
 
-// SENTINEL get-master-addr-by-name against one sentinel; nullopt if it does
-// not answer or does not know the name.
-std::optional<Endpoint> ask_one(const Endpoint& sentinel, const std::string& name,
-                                std::chrono::milliseconds timeout, std::string* why) {
+// SENTINEL get-master-addr-by-name on a connection to a sentinel; nullopt if
+// it does not answer or does not know the name.
+std::optional<Endpoint> ask_one(BlockingConnection& sentinel, const std::string& name,
+                                std::string* why) {
   const std::optional<Reply> r =
-      blocking_command(sentinel, timeout, {"SENTINEL", "get-master-addr-by-name", name}, why);
+      sentinel.command({"SENTINEL", "get-master-addr-by-name", name}, why);
   if (!r) return std::nullopt;
   if (r->type != Reply::kind::array || r->elements.size() != 2 ||
       r->elements[0].type != Reply::kind::string || r->elements[1].type != Reply::kind::string) {
@@ -76,19 +76,32 @@ std::optional<Endpoint> SentinelClient::ask_sentinels() {
   std::string why;
   const std::size_t n = settings_.sentinels.size();
   for (std::size_t i = 0; i < n; ++i) {
-    const Endpoint& s = settings_.sentinels[(next_sentinel_ + i) % n];
-    if (auto ep = ask_one(s, settings_.master_name, settings_.connection.connect_timeout, &why)) {
-      next_sentinel_ = (next_sentinel_ + i) % n;  // stay with the one that answers
-      ep->user = settings_.credentials.user;
-      ep->password = settings_.credentials.password;
-      ep->db = settings_.credentials.db;
-      if (unanswered_ && settings_.connection.log) {
-        settings_.connection.log(false, "redis sentinel: the primary of \"" +
-                                            settings_.master_name + "\" is known again");
+    const std::size_t at = (next_sentinel_ + i) % n;
+    // The connection to the sentinel that answered last stays open between
+    // polls (a new one every poll_interval was a connection a second or more
+    // from every instance to the sentinels).
+    if (!sentinel_conn_.is_open() || sentinel_conn_index_ != at) {
+      sentinel_conn_index_ = at;
+      if (!sentinel_conn_.open(settings_.sentinels[at], settings_.connection.connect_timeout,
+                               &why)) {
+        continue;
       }
-      unanswered_ = false;
-      return ep;
     }
+    auto ep = ask_one(sentinel_conn_, settings_.master_name, &why);
+    if (!ep) {
+      sentinel_conn_.close();  // on to the next sentinel, on a new connection
+      continue;
+    }
+    next_sentinel_ = at;  // stay with the one that answers
+    ep->user = settings_.credentials.user;
+    ep->password = settings_.credentials.password;
+    ep->db = settings_.credentials.db;
+    if (unanswered_ && settings_.connection.log) {
+      settings_.connection.log(
+          false, "redis sentinel: the primary of \"" + settings_.master_name + "\" is known again");
+    }
+    unanswered_ = false;
+    return ep;
   }
   // Once per outage: the resolver asks again every poll_interval.
   if (!unanswered_ && settings_.connection.log) {

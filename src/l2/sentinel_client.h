@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "l2/blocking_call.h"
 #include "l2/command_client.h"
 #include "l2/redis_client.h"
 #include "util/mutex.h"
@@ -82,6 +83,10 @@ class SentinelClient final : public CommandClient {
   // No sentinel named the primary at the last ask: the outage was logged once
   // (not at every poll). Resolver thread (and the constructor before it).
   bool unanswered_ = false;
+  // The connection to sentinels[sentinel_conn_index_], kept open between
+  // polls. Resolver thread (and the constructor before it).
+  BlockingConnection sentinel_conn_;
+  std::size_t sentinel_conn_index_ = 0;
   std::function<void()> on_switch_ MC_GUARDED_BY(mu_);
   std::atomic<std::int64_t> last_reset_ms_{0};
   std::atomic<std::uint64_t> switches_{0};

@@ -40,6 +40,29 @@ TEST(Sentinel, AnOutageOfTheSentinelsIsLoggedOnce) {
   EXPECT_EQ(connects.load(), 0);
 }
 
+// The resolver asks a sentinel every 250 ms on one connection that stays
+// open, not on a new connection each time (a fleet of instances made each
+// sentinel accept several connections a second per instance).
+TEST(Sentinel, TheResolverKeepsItsSentinelConnection) {
+  RedisSentinelSet set;
+  auto accepted = [&](std::size_t i) {
+    RedisCli cli(set.sentinel(i));
+    const std::string info = cli.cmd({"INFO", "stats"}).str;
+    const auto at = info.find("total_connections_received:");
+    return at == std::string::npos ? -1L : std::stol(info.substr(at + 27));
+  };
+  Cache cache(sentinel_options(set.url(), unique_prefix()));
+  ASSERT_TRUE(cache.redis_connected());
+  std::this_thread::sleep_for(1s);  // the sentinels' own links settle
+  long before[3];
+  for (std::size_t i = 0; i < 3; ++i) before[i] = accepted(i);
+  std::this_thread::sleep_for(2s);  // eight asks or more
+  long opened = 0;
+  for (std::size_t i = 0; i < 3; ++i)
+    opened += accepted(i) - before[i] - 1;  // -1: accepted()'s own
+  EXPECT_LE(opened, 1);
+}
+
 TEST(Sentinel, FailoverUnderLoad) {
   RedisSentinelSet set;
   ASSERT_EQ(set.primary_index(), 0);
