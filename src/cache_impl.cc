@@ -77,7 +77,8 @@ Cache::Impl::Impl(Options options)
   };
   l2::ConnectionSettings sub = cs;  // the subscriber's connection
   l2::SentinelClient* sentinel = nullptr;
-  std::string where = spec.nodes.front().describe();
+  std::string where;  // every node the URL names, for the message below
+  for (const auto& node : spec.nodes) where += (where.empty() ? "" : ", ") + node.describe();
   switch (spec.mode) {
     case l2::ServerSpec::kind::single:
       cs.endpoint = spec.nodes.front();
