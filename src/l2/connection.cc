@@ -186,6 +186,12 @@ void Connection::become_ready() {
   state_ = state::ready;
   backoff_ = std::chrono::milliseconds(0);
   if (ever_ready_) reconnects_.fetch_add(1, std::memory_order_relaxed);
+  if (failures_ != 0 && settings_.log) {
+    settings_.log(false, "redis " + settings_.name + " " + settings_.endpoint.describe() +
+                             ": connected again after " + std::to_string(failures_) +
+                             (failures_ == 1 ? " failure" : " failures"));
+  }
+  failures_ = 0;
   ever_ready_ = true;
   ready_.store(true, std::memory_order_release);
   if (on_ready_) on_ready_();
@@ -202,10 +208,16 @@ void Connection::lost(std::string_view why, bool free_context) {
   const bool closing = state_ == state::closed;
   if (!closing) state_ = state::disconnected;
   if (free_context && ac != nullptr) redisAsyncFree(ac);  // pending callbacks get null
-  if (!closing && settings_.log) {
-    settings_.log(true, "redis " + settings_.name + " " + settings_.endpoint.describe() + ": " +
-                            std::string(why));
+  // An outage is logged at its first failure, then every k_log_every_failures
+  // attempts (about a minute apart at the longest backoff), and when the
+  // connection is back: not at every attempt.
+  if (!closing && settings_.log && failures_ % k_log_every_failures == 0) {
+    std::string line = "redis " + settings_.name + " " + settings_.endpoint.describe() + ": ";
+    line += why;
+    if (failures_ != 0) line += " (" + std::to_string(failures_ + 1) + " failures in a row)";
+    settings_.log(true, line);
   }
+  if (!closing) ++failures_;
   if (on_lost_ && !closing) on_lost_(was_ready);
   if (!closing) schedule_reconnect();
 }

@@ -117,6 +117,10 @@ class Connection {
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> reconnects_{0};
   bool ever_ready_ = false;
+  // Failures (lost connections, failed connects) since the connection was
+  // last ready; loop thread. Only some of them are logged.
+  std::uint64_t failures_ = 0;
+  static constexpr std::uint64_t k_log_every_failures = 30;
   bool flush_queued_ = false;  // a flush waits in the loop's after_tasks
 };
 

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,41 @@ TEST(Connection, NoRedisListeningIsNotAnError) {
   RedisCli cli(server);
   std::string raw;
   EXPECT_TRUE(cli.get(o.key_prefix + "k2", &raw));
+}
+
+// An outage is logged when it begins and when it ends, not at every
+// reconnect attempt (each connection logged each attempt: six lines in the
+// first 3 s, then one every 2 s).
+TEST(Connection, AnOutageIsLoggedWhenItBeginsAndEnds) {
+  RedisServer server;
+  Options o = options_for(server, unique_prefix());
+  std::mutex mu;
+  std::map<std::string, int> failures;   // per connection ("redis <name> <address>")
+  std::map<std::string, int> recovered;  // the same, "connected again"
+  o.log = [&](log_level, std::string_view line) {
+    const auto colon = line.find(": ");
+    if (!line.starts_with("redis ") || colon == std::string_view::npos) return;
+    const std::string who(line.substr(0, colon));
+    std::lock_guard lock(mu);
+    ++(line.find("connected again") != std::string_view::npos ? recovered : failures)[who];
+  };
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  server.kill();
+  std::this_thread::sleep_for(3s);  // about six attempts per connection
+  {
+    std::lock_guard lock(mu);
+    EXPECT_GE(failures.size(), 2u);  // the command connections and the subscriber
+    for (const auto& [who, n] : failures) EXPECT_EQ(n, 1) << who;
+  }
+  server.restart();
+  ASSERT_TRUE(eventually([&] { return cache.redis_connected(); }, 10s));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return recovered.size() == failures.size();
+  }));
+  std::lock_guard lock(mu);
+  for (const auto& [who, n] : recovered) EXPECT_EQ(n, 1) << who;
 }
 
 TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
