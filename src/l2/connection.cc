@@ -188,7 +188,8 @@ void Connection::become_ready() {
   if (ever_ready_) reconnects_.fetch_add(1, std::memory_order_relaxed);
   if (failures_ != 0 && settings_.log) {
     settings_.log(false, "redis " + settings_.name + " " + settings_.endpoint.describe() +
-                             ": connected again after " + std::to_string(failures_) +
+                             (ever_ready_ ? ": connected again after " : ": connected after ") +
+                             std::to_string(failures_) +
                              (failures_ == 1 ? " failure" : " failures"));
   }
   failures_ = 0;
