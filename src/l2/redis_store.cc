@@ -56,16 +56,15 @@ void RedisStore::append_read(std::string_view key, bool with_negative,
   }
 }
 
-std::size_t RedisStore::parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
-                                   ReadResult* out) const {
-  const std::size_t used = with_negative ? 4 : 2;
+void RedisStore::parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
+                            ReadResult* out) const {
   out->status = {true, {}};
   Reply& get = replies[at];
   if (get.type == Reply::kind::string) {
     out->bytes = std::move(get.str);
   } else if (get.type != Reply::kind::nil) {
     out->status = {false, "unexpected reply type to GET"};
-    return used;
+    return;
   }
   if (replies[at + 1].type == Reply::kind::integer) out->pttl_ms = replies[at + 1].integer;
   if (with_negative && !out->bytes) {
@@ -74,7 +73,6 @@ std::size_t RedisStore::parse_read(std::vector<Reply>& replies, std::size_t at, 
       out->negative_pttl_ms = replies[at + 3].integer;
     }
   }
-  return used;
 }
 
 ReadResult RedisStore::read(std::string_view key, bool with_negative) const {
@@ -95,7 +93,7 @@ void RedisStore::read_into(std::span<const std::string_view> keys, bool with_neg
   std::vector<std::string> cmds;
   cmds.reserve(keys.size() * (with_negative ? 4 : 2));
   for (auto key : keys) append_read(key, with_negative, &cmds);
-  const std::size_t per_key = with_negative ? 4 : 2;
+  const std::size_t per_key = with_negative ? 4 : 2;  // append_read's commands per key
   Result r = exec_(std::move(cmds), keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
   // Each key stands on its own replies: a cluster node down (an error reply
   // for each of its commands) or a Redis error fails only its keys.

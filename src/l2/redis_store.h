@@ -110,10 +110,10 @@ class RedisStore {
   // read_many into out (one result per key, same size): read() needs no vectors of its own.
   void read_into(std::span<const std::string_view> keys, bool with_negative,
                  std::span<ReadResult> out) const;
-  // Parses one key's replies starting at replies[at] (taking the value out of
-  // them); returns how many it used.
-  std::size_t parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
-                         ReadResult* out) const;
+  // Parses one key's replies (none an error reply) starting at replies[at],
+  // taking the value out of them.
+  void parse_read(std::vector<Reply>& replies, std::size_t at, bool with_negative,
+                  ReadResult* out) const;
 
   Exec exec_;
   ExecAsync exec_async_;
