@@ -21,7 +21,11 @@ using steady = std::chrono::steady_clock;
 // One caller's pipeline, from its try_execute() to its answer.
 struct DirectPool::Waiter {
   using state = wait_state;
-  std::string out;        // its commands, formatted
+  // Its commands: a leader's are read from its caller's vector (the caller
+  // is in try_execute until its round ends); a caller that queues joins them
+  // into out first, as it may return (deadline) while its round is sent.
+  const std::vector<std::string>* commands = nullptr;
+  std::string out;        // joined (queued callers only)
   std::size_t count = 0;  // how many
   steady::time_point deadline;
   state st = state::queued;  // its slot's mu
@@ -100,6 +104,10 @@ void DirectPool::close(Slot& slot) {
 namespace {
 
 enum class outcome { ok, timeout, closed };
+
+// The most a thread's wire buffer keeps between rounds (a batch read of many
+// keys may need more; such a buffer is let go at the thread's next round).
+constexpr std::size_t k_kept_wire = 64 * 1024;
 
 // A pipeline's commands, back to back, as they go on the wire.
 std::string joined(const std::vector<std::string>& commands) {
@@ -222,7 +230,7 @@ std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& co
   const std::size_t n = slots_.size();
   if (n == 0 || commands.empty()) return std::nullopt;
   auto me = std::make_shared<Waiter>();
-  me->out = joined(commands);
+  me->commands = &commands;
   me->count = commands.size();
   me->deadline = deadline;
   // Each thread starts from a connection of its own (the threads spread
@@ -242,6 +250,7 @@ std::optional<Result> DirectPool::try_execute(const std::vector<std::string>& co
     if (mine) return lead(slot, me);
   }
   // All busy: join the next round of the first one tried.
+  me->out = joined(commands);
   Slot& slot = *slots_[first % n];
   bool mine = false;
   {
@@ -279,7 +288,15 @@ std::optional<Result> DirectPool::follow(Slot& slot, const WaiterPtr& me) {
 }
 
 std::optional<Result> DirectPool::lead(Slot& slot, const WaiterPtr& me) {
-  std::vector<WaiterPtr> round{me};
+  // The calling thread's own buffer (a thread leads one round at a time):
+  // kept between its rounds, so a round allocates no vector.
+  thread_local std::vector<WaiterPtr> buffer;
+  std::vector<WaiterPtr>& round = buffer;
+  struct Release {  // the round's waiters are let go however lead() ends
+    std::vector<WaiterPtr>& r;
+    ~Release() { r.clear(); }
+  } release{round};
+  round.push_back(me);
   {
     util::MutexLock lock(slot.mu);
     if (slot.closed) {  // the lead was handed on as close_all() began
@@ -336,16 +353,24 @@ void DirectPool::run_round(Slot& slot, const std::vector<WaiterPtr>& round) {
     }
     return;
   }
-  std::string all;  // the round's pipelines, when there is more than the leader's
+  // The round's commands as they go on the wire, in the calling thread's
+  // buffer: kept between its rounds (up to k_kept_wire bytes), so a round
+  // allocates no string.
+  thread_local std::string wire;
+  wire.clear();
+  if (wire.capacity() > k_kept_wire) wire.shrink_to_fit();
   std::size_t count = 0;
-  for (const auto& w : round) count += w->count;
-  if (round.size() > 1) {
-    for (const auto& w : round) all += w->out;
+  for (const auto& w : round) {
+    count += w->count;
+    if (!w->out.empty()) {
+      wire += w->out;  // joined when it queued
+    } else {
+      for (const auto& cmd : *w->commands) wire += cmd;  // the leader's own, never queued
+    }
   }
   std::vector<Reply> replies;
   replies.reserve(count);
-  const outcome o = round_trip(slot.ctx, round.size() > 1 ? all : leader.out, count,
-                               leader.deadline, &replies, &slot.timeout_ms);
+  const outcome o = round_trip(slot.ctx, wire, count, leader.deadline, &replies, &slot.timeout_ms);
   std::size_t at = 0;
   for (std::size_t k = 0; k < round.size() && at + round[k]->count <= replies.size(); ++k) {
     Result& r = round[k]->result;

@@ -1,6 +1,7 @@
 // Issue 7: "no heap allocation on a hit of a small value; a zero-copy
 // accessor for large ones". This binary replaces the global operator new to
-// count the calling thread's allocations (so it is its own executable).
+// count the calling thread's allocations (so it is its own executable;
+// l2_read_allocations_test.cc reads the count through thread_allocations()).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -23,6 +24,9 @@ void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace multicache::test {
+
+long thread_allocations() { return t_allocations; }
+
 namespace {
 
 using namespace std::chrono_literals;
