@@ -91,9 +91,8 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
       } else {
         out.value = m.timed_load(loader);
         metrics::bump(m.counters_.loads);
-        m.store_loaded(
-            key, hash, out.value, ops, ttl, token,
-            {.write_l2 = !v.failed, .overwrite = v.corrupt, .publish = false, .wait = false});
+        m.store_loaded(key, hash, out.value, ops, ttl, token,
+                       {.write_l2 = !v.failed, .overwrite = v.corrupt, .publish = false});
       }
     } else {
       out.needs_refresh = again == l1::lookup_result::stale;
@@ -162,6 +161,7 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
   // token, and the value stays out of L1.
   m.l1_.erase(key, hash);
   const l1::FillToken token = m.l1_.fill_token(hash);
+  if (m.opts_.test_before_l1_fill) m.opts_.test_before_l1_fill(key);
   const std::string bytes = absent ? std::string() : m.envelope(payload, d);
   l2::WriteRequest w;
   w.key = key;
@@ -180,7 +180,12 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
   // this write cannot land in L1 after it.
   const auto r = m.l1_.insert(m.insert_request(key, value, ops, payload.size(), d), hash, token,
                               m.now_ns(), /*bump_generation=*/true);
-  if (r == l1::insert_result::outdated) m.l1_.drop(key, hash);
+  // Outdated: another write of the key overlapped this one, and either may
+  // have reached Redis last. Erasing (which outdates every token) leaves
+  // neither in L1: had another set() here taken its token after this one's
+  // erase, its insert still to come would otherwise succeed, and this
+  // instance would serve its value while Redis holds this one.
+  if (r == l1::insert_result::outdated) m.l1_.erase(key, hash);
 }
 
 void Cache::remove(std::string_view key) {

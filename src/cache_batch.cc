@@ -82,6 +82,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       std::vector<detail::erased_value> loaded = m.timed_load([&] { return loader(missing); });
       metrics::bump(m.counters_.loads);  // one loader call
       std::vector<l2::WriteRequest> writes;
+      std::vector<const Led*> written;  // whose each write is
       for (std::size_t k = 0; k < to_load.size(); ++k) {
         Led& l = led[to_load[k]];
         const Impl::L2Value& was = found[to_load[k]];
@@ -89,12 +90,20 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
         if (v) {
           auto w = m.prepare_store(keys[l.index], l.hash, v, ops, ttl, l.token,
                                    {.write_l2 = !was.failed, .overwrite = was.corrupt});
-          if (w) writes.push_back(std::move(*w));
+          if (w) {
+            writes.push_back(std::move(*w));
+            written.push_back(&l);
+          }
           out[l.index] = v;
         }
         finish(l, std::move(v), nullptr);  // null: not found; single-call waiters load it
       }
-      if (m.has_redis()) m.store_->write_async(writes);
+      if (m.has_redis()) {
+        m.store_->write_many(writes);  // awaited, as a single load's write
+        for (std::size_t k = 0; k < writes.size(); ++k) {
+          m.withdraw_if_overtaken(writes[k], written[k]->hash, written[k]->token);
+        }
+      }
     }
   } catch (...) {
     metrics::bump(m.counters_.load_errors);

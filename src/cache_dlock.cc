@@ -65,7 +65,7 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
   detail::erased_value value = timed_load(loader);
   metrics::bump(counters_.loads);
   // Wait for the write: waiters poll for it, and the lock must outlive it.
-  store_loaded(key, hash, value, ops, ttl, token, {.overwrite = false, .wait = true});
+  store_loaded(key, hash, value, ops, ttl, token, {.overwrite = false});
   return value;
 }
 

@@ -96,7 +96,6 @@ class Cache::Impl {
     bool overwrite = false;  // plain SET (refreshes, repairing corrupt bytes); else SET NX,
                              // so a load never replaces a value another writer stored meanwhile
     bool publish = false;    // also send an invalidation
-    bool wait = true;        // false: do not wait for Redis's reply (the caller's load path)
     // Compare-and-set: replace only these bytes ("" = only if absent).
     std::optional<std::string> if_equals{};
   };
@@ -124,6 +123,12 @@ class Cache::Impl {
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                     const l1::FillToken& token, StoreMode mode);
+  // After a fill's Redis write was answered: if an
+  // invalidation of its key arrived since its token was checked, its DEL may
+  // have gone out first, leaving the loaded value behind it in Redis. The
+  // write is then taken back (RedisStore::undo_async; counted).
+  void withdraw_if_overtaken(const l2::WriteRequest& w, std::uint64_t hash,
+                             const l1::FillToken& token);
   // Distributed single-flight (cache_dlock.cc): loads under a Redis lock, or
   // waits for the lock holder's value. Stores what it loads.
   detail::erased_value load_under_lock(std::string_view key, std::uint64_t hash,

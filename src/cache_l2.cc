@@ -179,7 +179,10 @@ std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key,
   const auto inserted =
       l1_.insert(insert_request(key, value, ops, payload.size(), d), hash, token, d.now_ns);
   if (inserted == l1::insert_result::outdated) {
-    l1_.drop(key, hash);  // keep no older copy either; the next read goes to Redis
+    // With Redis, keep no older copy either: the next read goes to Redis.
+    // Without it, L1 already holds what outdated the fill: a set()'s value
+    // (the only copy), or nothing after a remove().
+    if (has_redis()) l1_.drop(key, hash);
     return std::nullopt;
   }
   if (!has_redis() || !mode.write_l2) return std::nullopt;
@@ -208,16 +211,27 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
                                StoreMode mode) {
   auto w = prepare_store(key, hash, value, ops, ttl, token, mode);
   if (!w) return;
-  const bool publish = w->message.has_value();
-  if (!mode.wait) {
-    store_->write_async({std::move(*w)});
-    if (publish) metrics::bump(counters_.invalidations_sent);
-    return;
-  }
+  // Awaited, so once the caller has its value, Redis has it too: a remove()
+  // anywhere after that (another instance's, after this caller told it)
+  // cannot be overtaken by this write.
   bool applied = false;
-  if (store_->write(*w, &applied).ok && applied && publish) {
+  if (store_->write(*w, &applied).ok && applied && w->message) {
     metrics::bump(counters_.invalidations_sent);
   }
+  withdraw_if_overtaken(*w, hash, token);
+}
+
+void Cache::Impl::withdraw_if_overtaken(const l2::WriteRequest& w, std::uint64_t hash,
+                                        const l1::FillToken& token) {
+  // The write has been answered before this check, and a remove() or set()
+  // here bumps the key's generation before it sends its DEL or SET, so an
+  // unchanged generation means those reach Redis after the write. A write
+  // that a newer one replaced meanwhile is left alone (the bytes differ).
+  // (Another instance's DEL went out before its invalidation arrived: the
+  // fill race the README leaves uncovered, unless it arrived by now.)
+  if (l1_.fill_token(hash).generation == token.generation) return;
+  store_->undo_async(w, invalidation_message(w.key));
+  metrics::bump(counters_.fill_writes_withdrawn);
 }
 
 }  // namespace multicache

@@ -38,6 +38,7 @@ Stats Cache::Impl::snapshot() const {
   s.l1_not_admitted = e.rejected_admission.load(std::memory_order_relaxed);
   s.refreshes_started = get(c.refreshes_started);
   s.refreshes_ok = get(c.refreshes_ok);
+  s.fill_writes_withdrawn = get(c.fill_writes_withdrawn);
   s.refreshes_failed = get(c.refreshes_failed);
   s.refreshes_skipped = get(c.refreshes_skipped);
   s.invalidations_sent = get(c.invalidations_sent);

@@ -187,8 +187,10 @@ struct Options {
   std::shared_ptr<const Clock> clock{};
 
   // Test-only hook: called with the key just before a value read from Redis
-  // or returned by a loader is put into L1, on the thread doing it. Lets tests
-  // force an invalidation into that window. Leave empty in production.
+  // or returned by a loader is put into L1, and by set() with Redis before
+  // its Redis write (after the old value left L1), on the thread doing it.
+  // Lets tests force an invalidation or another write into that window.
+  // Leave empty in production.
   std::function<void(std::string_view key)> test_before_l1_fill{};
 
   // Throws std::invalid_argument naming the first invalid field.

@@ -56,6 +56,10 @@ struct Stats {
   std::uint64_t invalidations_received = 0;  // applied to L1
   std::uint64_t invalidations_ignored = 0;   // own messages
   std::uint64_t invalidations_malformed = 0;
+  // Loaded values written to Redis while an invalidation of their key
+  // arrived, and so deleted again (if Redis still held them), with an
+  // invalidation of their own.
+  std::uint64_t fill_writes_withdrawn = 0;
   std::uint64_t subscriber_reconnects = 0;
   std::uint64_t l1_clears = 0;  // L1 dropped whole after a (re)subscribe
 

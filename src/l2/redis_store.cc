@@ -117,6 +117,9 @@ void RedisStore::read_into(std::span<const std::string_view> keys, bool with_neg
 
 namespace {
 
+// What a "not found" marker holds.
+constexpr std::string_view k_marker = "-";
+
 // KEYS[1] key; ARGV: expected bytes ("" = absent), new bytes, PXAT deadline,
 // channel ("" = no publish), message. Returns 1 when it wrote.
 constexpr std::string_view k_compare_and_set = R"lua(
@@ -124,6 +127,17 @@ local cur = redis.call('GET', KEYS[1])
 if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
   if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+  return 1
+end
+return 0
+)lua";
+
+// KEYS[1] key; ARGV: the bytes written, channel ("" = no publish), message.
+// Returns 1 when it deleted.
+constexpr std::string_view k_delete_if_equals = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
   return 1
 end
 return 0
@@ -167,7 +181,7 @@ void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* c
   }
   const std::string k = w.negative ? negative_key(w.key) : full_key(w.key);
   const std::string at = std::to_string(w.expires_at_ms);
-  const std::string_view bytes = w.negative ? std::string_view("-") : std::string_view(w.bytes);
+  const std::string_view bytes = w.negative ? k_marker : std::string_view(w.bytes);
   cmds->push_back(w.only_if_absent ? format_command({"SET", k, bytes, "PXAT", at, "NX"})
                                    : format_command({"SET", k, bytes, "PXAT", at}));
   if (w.clear_other) {
@@ -188,14 +202,22 @@ Status RedisStore::write(const WriteRequest& w, bool* applied) const {
   return st;
 }
 
-void RedisStore::write_async(const std::vector<WriteRequest>& writes) const {
-  // One pipeline per key, each on its key's connection: they leave in the
-  // same event-loop turn, so a batch still costs one write per connection.
-  for (const auto& w : writes) {
-    std::vector<std::string> cmds;
-    append_write(w, &cmds);
-    exec_async_(std::move(cmds), affinity_of(w.key));
-  }
+Status RedisStore::write_many(const std::vector<WriteRequest>& writes) const {
+  if (writes.empty()) return {true, {}};
+  std::vector<std::string> cmds;
+  for (const auto& w : writes) append_write(w, &cmds);
+  return run(std::move(cmds), nullptr,
+             writes.size() == 1 ? affinity_of(writes[0].key) : CommandClient::k_any);
+}
+
+void RedisStore::undo_async(const WriteRequest& w,
+                            const std::optional<std::string>& message) const {
+  const std::string_view bytes = w.negative ? k_marker : std::string_view(w.bytes);
+  exec_async_({format_command({"EVAL", k_delete_if_equals, "1",
+                               w.negative ? negative_key(w.key) : full_key(w.key), bytes,
+                               message ? std::string_view(channel_) : std::string_view(),
+                               message ? std::string_view(*message) : std::string_view()})},
+              affinity_of(w.key));
 }
 
 Status RedisStore::remove(std::string_view key, const std::optional<std::string>& message) const {

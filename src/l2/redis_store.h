@@ -72,12 +72,17 @@ class RedisStore {
   // applied (optional): false when a compare-and-set (if_equals) lost and
   // wrote nothing; true otherwise.
   Status write(const WriteRequest& w, bool* applied = nullptr) const;
-  // Writes without waiting for the reply (failures are counted by exec_async),
-  // all in one pipeline.
-  void write_async(const std::vector<WriteRequest>& writes) const;
+  // The writes in one pipeline (a cluster client splits it by node), waiting
+  // for the replies; the first error, if any.
+  Status write_many(const std::vector<WriteRequest>& writes) const;
   // DEL key, DEL its "not found" marker, then PUBLISH message (when given), in
   // one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
+  // Takes back a write an invalidation may have overtaken, without waiting:
+  // deletes what w wrote (its value, or its marker when negative) only if the
+  // key still holds exactly those bytes, and then PUBLISHes message (when
+  // given), in one EVAL.
+  void undo_async(const WriteRequest& w, const std::optional<std::string>& message) const;
 
   // Distributed single-flight lock of a key: SET lock token NX PX ttl.
   // true: acquired; false: someone holds it; error status: Redis failed.

@@ -56,6 +56,7 @@ struct Counters {
   Counter refreshes_failed{0};
   Counter refreshes_skipped{0};
   Counter invalidations_sent{0};
+  Counter fill_writes_withdrawn{0};
   Counter invalidations_received{0};
   Counter invalidations_ignored{0};
   Counter invalidations_malformed{0};

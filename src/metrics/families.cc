@@ -104,6 +104,11 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
       .sample(d(s.invalidations_received), {{"event", "received"}})
       .sample(d(s.invalidations_ignored), {{"event", "ignored"}})
       .sample(d(s.invalidations_malformed), {{"event", "malformed"}});
+  b.family("fill_writes_withdrawn_total",
+           "Loaded values written to Redis as an invalidation of their key arrived, "
+           "deleted again (if still there).",
+           counter)
+      .sample(d(s.fill_writes_withdrawn));
   b.family("pubsub_reconnects_total", "Times the subscriber connection came back.", counter)
       .sample(d(s.subscriber_reconnects));
   b.family("redis_redirects_total", "Redis Cluster MOVED/ASK redirects followed.", counter)

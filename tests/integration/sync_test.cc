@@ -22,7 +22,7 @@ TEST_F(SyncTest, RemoveInOneInstanceDropsTheOthersL1) {
   int loads = 0;
   auto loader = [&loads] { return "v" + std::to_string(++loads); };
   EXPECT_EQ(a.get_or_load<std::string>("k", 60s, loader), "v1");
-  // b has it in L1 once a's write (which a's caller did not wait for) landed.
+  // a's write is in Redis once get_or_load returned; b reads it from there.
   ASSERT_TRUE(eventually([&] { return b.get<std::string>("k") == "v1"; }));
   a.remove("k");
   ASSERT_TRUE(eventually([&] { return b.stats().invalidations_received == 1; }));
@@ -100,7 +100,7 @@ TEST_F(SyncTest, EverythingComesBackAfterARedisRestart) {
             "reloaded");
   EXPECT_EQ(loads, 1);
   RedisCli cli(server_);
-  std::string raw;  // L2 used again (the load's write does not block the caller)
+  std::string raw;  // L2 used again
   EXPECT_TRUE(eventually([&] { return cli.get(prefix_ + "k", &raw); }));
 }
 

@@ -1,0 +1,189 @@
+// Writes of one key that overlap: a set() during a load, a remove() during a
+// batch's fill, a remove() right after a load returned, two set()s.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "integration/test_types.h"
+
+namespace multicache::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A value whose L1 charge (Codec::size_of, computed just before a value goes
+// into L1) can be held up, to stop a set() between its Redis write and its
+// L1 insert.
+struct Held {
+  std::string s;
+};
+
+// Set by the test: size_of(v) of a value with this text waits for `go`, once.
+struct HoldPoint {
+  std::string text;
+  std::promise<void> reached;
+  std::shared_future<void> go;
+  std::atomic<bool> armed{false};
+};
+HoldPoint* g_hold = nullptr;
+
+}  // namespace
+}  // namespace multicache::test
+
+template <>
+struct multicache::Codec<multicache::test::Held> {
+  static std::string encode(const test::Held& v) { return v.s; }
+  static test::Held decode(std::string_view b) { return {std::string(b)}; }
+  static std::size_t size_of(const test::Held& v) {
+    test::HoldPoint* h = test::g_hold;
+    if (h != nullptr && v.s == h->text && h->armed.exchange(false)) {
+      h->reached.set_value();
+      h->go.wait();
+    }
+    return sizeof(test::Held) + v.s.size();
+  }
+};
+
+namespace multicache::test {
+namespace {
+
+class WriteRaceTest : public RedisTest {};
+
+// L1 is the only copy: a load that ends after a set() of its key must not
+// take the set()'s value out of L1 (it did: the outdated fill dropped the
+// key, so the value was lost and the next read called the loader again).
+TEST(WriteRaceL1Only, ASetDuringALoadIsKept) {
+  Cache cache(Options{});
+  std::promise<void> in_loader;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::string loaded;
+  std::thread loading([&] {
+    loaded = cache.get_or_load<std::string>("k", 60s, [&] {
+      in_loader.set_value();
+      released.wait();
+      return std::string("from the loader");
+    });
+  });
+  in_loader.get_future().wait();
+  cache.set<std::string>("k", "from set", 60s);
+  release.set_value();
+  loading.join();
+  EXPECT_EQ(loaded, "from the loader");  // its caller gets what it loaded
+  EXPECT_EQ(cache.get<std::string>("k"), "from set");
+  int loads = 0;
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s,
+                                           [&] {
+                                             ++loads;
+                                             return std::string("again");
+                                           }),
+            "from set");
+  EXPECT_EQ(loads, 0);
+}
+
+// A remove() that returns while a batch is filling: the batch's value for
+// that key must not stay in Redis. (Its SET went out after the remove()'s
+// DEL; it is now taken back.)
+TEST_F(WriteRaceTest, ARemoveDuringABatchFillDoesNotLeaveTheLoadedValueInRedis) {
+  std::atomic<int> version{1};
+  std::atomic<bool> armed{true};
+  std::atomic<Cache*> self{nullptr};
+  Options o = options();
+  o.test_before_l1_fill = [&](std::string_view key) {
+    // "a" is in L1 already; the batch's Redis writes have not gone out.
+    if (key != "b" || !armed.exchange(false)) return;
+    std::thread remover([&] {
+      version = 2;  // the database changes, then the cache entry goes
+      self.load()->remove("a");
+    });
+    remover.join();
+  };
+  Cache cache(o);
+  self = &cache;
+  auto got = cache.get_or_load_many<std::string>(
+      {"a", "b"}, 60s, [&](const std::vector<std::string>& keys) {
+        std::unordered_map<std::string, std::string> out;
+        for (const auto& k : keys) out[k] = k + "@v" + std::to_string(version.load());
+        return out;
+      });
+  EXPECT_FALSE(armed.load());
+  EXPECT_EQ(got["a"], "a@v1");
+  RedisCli cli(server_);
+  std::string raw;
+  EXPECT_TRUE(eventually([&] { return !cli.get(prefix_ + "a", &raw); }))
+      << "Redis still holds " << raw.substr(9);
+  EXPECT_TRUE(cli.get(prefix_ + "b", &raw));  // b was not removed
+  EXPECT_EQ(cache.stats().fill_writes_withdrawn, 1u);
+  Cache other(options());
+  EXPECT_EQ(
+      other.get_or_load<std::string>("a", 60s, [&] { return "a@v" + std::to_string(version); }),
+      "a@v2");
+}
+
+// Once get_or_load has returned, its value is in Redis: a remove() that
+// another instance makes after that (told by this one) wins. With the load's
+// SET sent unawaited, the SET often reached Redis after the DEL and the
+// removed value stayed for its whole TTL.
+TEST_F(WriteRaceTest, ARemoveAfterALoadReturnedWins) {
+  Cache loader_side(options());
+  Cache remover_side(options());
+  constexpr int k_keys = 300;
+  for (int i = 0; i < k_keys; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    EXPECT_EQ(loader_side.get_or_load<std::string>(key, 60s, [] { return std::string("old"); }),
+              "old");
+    remover_side.remove(key);
+  }
+  RedisCli cli(server_);
+  int left = 0;
+  std::string raw;
+  for (int i = 0; i < k_keys; ++i) left += cli.get(prefix_ + "k" + std::to_string(i), &raw);
+  EXPECT_EQ(left, 0);
+}
+
+// Two set()s of one key in one instance, the second taking its token after
+// the first one's and writing Redis first: whichever reached Redis last, L1
+// must not keep the other's value (it kept the first-written value while
+// Redis held the other).
+TEST_F(WriteRaceTest, TwoSetsOfOneKeyDoNotLeaveL1DifferentFromRedis) {
+  HoldPoint hold;
+  std::promise<void> go;
+  hold.text = "one";
+  hold.go = go.get_future().share();
+  hold.armed = true;
+  g_hold = &hold;
+  std::promise<void> two_paused;
+  std::promise<void> two_go;
+  std::shared_future<void> two_released = two_go.get_future().share();
+  std::atomic<int> hook_calls{0};
+  Options o = options();
+  o.test_before_l1_fill = [&](std::string_view key) {
+    if (key != "k" || hook_calls.fetch_add(1) != 0) return;
+    two_paused.set_value();  // "two": L1's old copy is out, its token taken
+    two_released.wait();
+  };
+  Cache cache(o);
+  std::thread setting_two([&] { cache.set<Held>("k", Held{"two"}, 60s); });
+  two_paused.get_future().wait();
+  // "one": erases (outdating "two"), takes its token, writes Redis, and
+  // stops before its L1 insert.
+  std::thread setting_one([&] { cache.set<Held>("k", Held{"one"}, 60s); });
+  hold.reached.get_future().wait();
+  two_go.set_value();  // "two" reaches Redis last; its insert is outdated
+  setting_two.join();
+  go.set_value();  // then "one" tries its insert
+  setting_one.join();
+  g_hold = nullptr;
+  RedisCli cli(server_);
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "two");
+  const auto seen = cache.get<Held>("k");
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->s, "two");
+}
+
+}  // namespace
+}  // namespace multicache::test
