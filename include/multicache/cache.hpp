@@ -17,6 +17,10 @@
 //     (stats().redis_errors) and the read falls back to the loader;
 //   - the loader's own exception reaches every caller waiting on that load,
 //     unchanged, and nothing is cached;
+//   - a loader that asks for the key it is loading (get_or_load and friends,
+//     directly or through other keys' loaders, on its own thread) gets
+//     std::logic_error from that call instead of waiting for itself forever
+//     (a cycle through loaders on other threads still deadlocks);
 //   - set() and remove() throw RedisError when the Redis write failed (the
 //     local L1 copy is dropped first, so this instance never serves the old value);
 //   - a ttl <= 0 throws std::invalid_argument("ttl ...").

@@ -1,5 +1,7 @@
 #include "load/single_flight.h"
 
+#include <stdexcept>
+
 namespace multicache::load {
 
 detail::erased_value SingleFlight::Call::wait() {
@@ -14,7 +16,13 @@ SingleFlight::Joined SingleFlight::join(std::string_view key, const detail::Type
   util::MutexLock lock(s.mu);
   auto it = s.calls.find(key);
   if (it != s.calls.end()) {
-    if (it->second->ops_ == ops) return {it->second, false};
+    if (it->second->ops_ == ops) {
+      if (it->second->leader_ == std::this_thread::get_id()) {
+        throw std::logic_error("multicache: the load of \"" + std::string(key) +
+                               "\" asked for its own key (it would wait for itself)");
+      }
+      return {it->second, false};
+    }
     auto call = std::make_shared<Call>();  // another type: lead a private call
     call->ops_ = ops;
     return {call, true};
@@ -22,6 +30,7 @@ SingleFlight::Joined SingleFlight::join(std::string_view key, const detail::Type
   auto call = std::make_shared<Call>();
   call->ops_ = ops;
   call->registered_ = true;
+  call->leader_ = std::this_thread::get_id();
   s.calls.emplace(std::string(key), call);
   return {call, true};
 }

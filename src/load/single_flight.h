@@ -4,6 +4,9 @@
 // caller that joins before then is a follower and waits for the leader's
 // value or exception. A follower asking for a different value type than the
 // leader's does not share (it gets a private, unregistered call and leads it).
+// The leader's own thread joining its key (a loader asking for the key it
+// loads, directly or through other keys' loads) would wait for itself:
+// join() throws std::logic_error instead.
 //
 // Thread-safety: all members thread-safe. The key map is split in 16 shards,
 // each guarded by its own mutex; a Call's result is guarded by the Call's mutex.
@@ -14,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 
 #include "multicache/detail/type_ops.hpp"
@@ -33,6 +37,7 @@ class SingleFlight {
     friend class SingleFlight;
     const detail::TypeOps* ops_ = nullptr;
     bool registered_ = false;
+    std::thread::id leader_;  // the thread that leads it (runs the load)
     util::Mutex mu_;
     util::CondVar cv_;
     bool done_ MC_GUARDED_BY(mu_) = false;
@@ -45,6 +50,7 @@ class SingleFlight {
     bool leader = false;
   };
 
+  // Throws std::logic_error when the calling thread leads the key's call.
   Joined join(std::string_view key, const detail::TypeOps* ops);
   // A call led alone, visible to nobody (finish() still must be called).
   static Joined lead_privately(const detail::TypeOps* ops);

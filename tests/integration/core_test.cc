@@ -3,8 +3,10 @@
 
 #include <atomic>
 #include <barrier>
+#include <functional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "integration/test_types.h"
 
@@ -184,6 +186,36 @@ TEST_F(CoreTest, InvalidTtlIsRejected) {
   EXPECT_THROW(cache.get_or_load<std::string>("k", 0ms, [] { return std::string(); }),
                std::invalid_argument);
   EXPECT_THROW(cache.set<std::string>("k", "v", -1ms), std::invalid_argument);
+}
+
+// A loader that asks for the key it loads (directly, or through another
+// key's loader) would wait for itself forever; the inner call throws
+// std::logic_error instead, which reaches the outer caller through the
+// loader, and nothing is cached. With Redis: the same path.
+TEST_F(CoreTest, ALoaderAskingForItsOwnKeyThrowsInsteadOfHanging) {
+  Cache cache(options());
+  auto self_loader = [&]() -> std::string {
+    return cache.get_or_load<std::string>("k", 60s, [] { return std::string("inner"); });
+  };
+  EXPECT_THROW(cache.get_or_load<std::string>("k", 60s, self_loader), std::logic_error);
+  // a -> b -> a
+  std::function<std::string()> load_a;
+  auto load_b = [&]() { return cache.get_or_load<std::string>("a", 60s, load_a); };
+  load_a = [&]() { return cache.get_or_load<std::string>("b", 60s, load_b); };
+  EXPECT_THROW(cache.get_or_load<std::string>("a", 60s, load_a), std::logic_error);
+  EXPECT_EQ(cache.get<std::string>("k"), std::nullopt);
+  EXPECT_EQ(cache.get<std::string>("a"), std::nullopt);
+  EXPECT_EQ(cache.get<std::string>("b"), std::nullopt);
+  // The keys load normally afterwards.
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, [] { return std::string("v"); }), "v");
+  // A batch loader asking for one of its keys.
+  EXPECT_THROW(cache.get_or_load_many<std::string>(
+                   {"x", "y"}, 60s,
+                   [&](const std::vector<std::string>&) {
+                     cache.get_or_load<std::string>("y", 60s, [] { return std::string(); });
+                     return std::unordered_map<std::string, std::string>{};
+                   }),
+               std::logic_error);
 }
 
 }  // namespace

@@ -23,6 +23,14 @@ std::string as_string(const detail::erased_value& v) {
   return *std::static_pointer_cast<const std::string>(v);
 }
 
+// join() from a thread of its own: a caller other than the leader.
+SingleFlight::Joined join_elsewhere(SingleFlight& sf, std::string_view key,
+                                    const detail::TypeOps* ops) {
+  SingleFlight::Joined j;
+  std::thread([&] { j = sf.join(key, ops); }).join();
+  return j;
+}
+
 TEST(SingleFlight, FirstJoinLeadsAndFinishUnregisters) {
   SingleFlight sf;
   EXPECT_FALSE(sf.in_flight("k"));
@@ -69,7 +77,7 @@ TEST(SingleFlight, ConcurrentFollowersGetTheLeadersValue) {
 TEST(SingleFlight, FollowerJoiningBeforeFinishButWaitingAfterGetsValue) {
   SingleFlight sf;
   auto leader = sf.join("k", string_ops());
-  auto follower = sf.join("k", string_ops());
+  auto follower = join_elsewhere(sf, "k", string_ops());
   EXPECT_FALSE(follower.leader);
   EXPECT_EQ(follower.call, leader.call);
   sf.finish("k", leader.call, str("v"), nullptr);
@@ -128,7 +136,7 @@ TEST(SingleFlight, OtherTypeGetsAPrivateLeaderCall) {
   EXPECT_NE(i.call, s.call);
 
   // Another string caller still shares the registered call.
-  auto s2 = sf.join("k", string_ops());
+  auto s2 = join_elsewhere(sf, "k", string_ops());
   EXPECT_FALSE(s2.leader);
   EXPECT_EQ(s2.call, s.call);
 
@@ -136,7 +144,7 @@ TEST(SingleFlight, OtherTypeGetsAPrivateLeaderCall) {
   sf.finish("k", i.call, std::make_shared<const int>(7), nullptr);
   EXPECT_EQ(*std::static_pointer_cast<const int>(i.call->wait()), 7);
   EXPECT_TRUE(sf.in_flight("k"));
-  auto s3 = sf.join("k", string_ops());
+  auto s3 = join_elsewhere(sf, "k", string_ops());
   EXPECT_FALSE(s3.leader);
   EXPECT_EQ(s3.call, s.call);
 
@@ -162,7 +170,7 @@ TEST(SingleFlight, AfterFinishTheNextJoinLeadsAgain) {
   auto second = sf.join("k", string_ops());
   EXPECT_TRUE(second.leader);
   EXPECT_NE(second.call, first.call);
-  auto follower = sf.join("k", string_ops());
+  auto follower = join_elsewhere(sf, "k", string_ops());
   EXPECT_FALSE(follower.leader);
   EXPECT_EQ(follower.call, second.call);
   sf.finish("k", second.call, str("2"), nullptr);
@@ -173,9 +181,26 @@ TEST(SingleFlight, AfterFinishTheNextJoinLeadsAgain) {
   auto by_int = sf.join("k", int_ops());
   EXPECT_TRUE(by_int.leader);
   EXPECT_TRUE(sf.in_flight("k"));
-  EXPECT_FALSE(sf.join("k", int_ops()).leader);
+  EXPECT_FALSE(join_elsewhere(sf, "k", int_ops()).leader);
   sf.finish("k", by_int.call, std::make_shared<const int>(3), nullptr);
   EXPECT_FALSE(sf.in_flight("k"));
+}
+
+// A load asking for its own key (on the leader's thread) would wait for
+// itself forever: join() throws instead. Another type leads privately, as
+// from any thread; other threads still follow.
+TEST(SingleFlight, TheLeadersOwnThreadJoiningItsKeyThrows) {
+  SingleFlight sf;
+  auto leader = sf.join("k", string_ops());
+  ASSERT_TRUE(leader.leader);
+  EXPECT_THROW(sf.join("k", string_ops()), std::logic_error);
+  auto other_type = sf.join("k", int_ops());
+  EXPECT_TRUE(other_type.leader);
+  sf.finish("k", other_type.call, std::make_shared<const int>(1), nullptr);
+  auto follower = join_elsewhere(sf, "k", string_ops());
+  EXPECT_FALSE(follower.leader);
+  sf.finish("k", leader.call, str("v"), nullptr);
+  EXPECT_EQ(as_string(follower.call->wait()), "v");
 }
 
 TEST(SingleFlight, KeysAreIndependent) {
