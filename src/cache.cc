@@ -8,6 +8,7 @@
 
 #include "cache_impl.h"
 #include "util/time.h"
+#include "wire/invalidation.h"
 
 namespace multicache {
 
@@ -21,6 +22,17 @@ const Options& Cache::options() const { return impl_->opts_; }
 
 bool Cache::redis_connected() const {
   return impl_->has_redis() && impl_->client_->connected() && impl_->subscriber_->subscribed();
+}
+
+// A key's message: its text, JSON-escaped (at most 6 bytes per byte), its
+// hex when not UTF-8 (2 per byte), the origin and the framing.
+static_assert(8 * Cache::max_key_bytes + 4096 <= wire::k_max_invalidation_bytes);
+
+void Cache::check_key(std::string_view key) {
+  if (key.size() > max_key_bytes) [[unlikely]] {
+    throw std::invalid_argument("key: " + std::to_string(key.size()) + " bytes, longer than " +
+                                std::to_string(max_key_bytes));
+  }
 }
 
 void Cache::check_ttl(std::chrono::milliseconds ttl) {
@@ -37,6 +49,7 @@ static_assert(static_cast<int>(l1::lookup_result::miss) == 0 &&
 
 Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops, void* out,
                                bool claim_refresh) {
+  check_key(key);
   return static_cast<l1_status>(impl_->counted_find(
       [&](std::uint64_t hash, const l1::ReadTime& now) {
         return impl_->l1_.find(key, hash, ops, now, out, claim_refresh);
@@ -46,6 +59,7 @@ Cache::l1_status Cache::lookup(std::string_view key, const detail::TypeOps* ops,
 
 Cache::l1_status Cache::lookup_shared(std::string_view key, const detail::TypeOps* ops,
                                       detail::erased_value* out) {
+  check_key(key);
   return static_cast<l1_status>(impl_->counted_find(
       [&](std::uint64_t hash, const l1::ReadTime& now) {
         return impl_->l1_.find_shared(key, hash, ops, now, out);
@@ -55,6 +69,7 @@ Cache::l1_status Cache::lookup_shared(std::string_view key, const detail::TypeOp
 
 Cache::l1_status Cache::lookup_visit(std::string_view key, const detail::TypeOps* ops,
                                      const detail::VisitorRef& visit) {
+  check_key(key);
   return static_cast<l1_status>(impl_->counted_find(
       [&](std::uint64_t hash, const l1::ReadTime& now) {
         return impl_->l1_.find_visit(key, hash, ops, now, visit);
@@ -135,6 +150,7 @@ void Cache::refresh(std::string_view key, std::chrono::milliseconds ttl, const d
 
 void Cache::write(std::string_view key, const detail::erased_value& value,
                   const detail::TypeOps* ops, std::chrono::milliseconds ttl) {
+  check_key(key);
   Impl& m = *impl_;
   const std::uint64_t hash = l1::L1Cache::hash(key);
   // set<std::optional<U>>(key, std::nullopt) records "not found" explicitly.
@@ -189,6 +205,7 @@ void Cache::write(std::string_view key, const detail::erased_value& value,
 }
 
 void Cache::remove(std::string_view key) {
+  check_key(key);
   Impl& m = *impl_;
   const std::uint64_t hash = l1::L1Cache::hash(key);
   m.l1_.erase(key, hash);

@@ -16,6 +16,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
                                                     std::chrono::milliseconds ttl,
                                                     const detail::TypeOps* ops,
                                                     const detail::BatchLoaderRef& loader) {
+  for (const auto& key : keys) check_key(key);
   Impl& m = *impl_;
   const std::size_t n = keys.size();
   std::vector<detail::erased_value> out(n);

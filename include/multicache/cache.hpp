@@ -23,7 +23,8 @@
 //     (a cycle through loaders on other threads still deadlocks);
 //   - set() and remove() throw RedisError when the Redis write failed (the
 //     local L1 copy is dropped first, so this instance never serves the old value);
-//   - a ttl <= 0 throws std::invalid_argument("ttl ...").
+//   - a ttl <= 0 throws std::invalid_argument("ttl ..."), and a key longer
+//     than Cache::max_key_bytes std::invalid_argument("key ...").
 // Ownership: the Cache owns its threads (one event loop, refresh workers) and
 // connections; close() or the destructor stops and joins them.
 #pragma once
@@ -60,6 +61,11 @@ class Cache {
   ~Cache();
   Cache(const Cache&) = delete;
   Cache& operator=(const Cache&) = delete;
+
+  // The longest key any call accepts: its invalidation message must stay
+  // under the size every instance accepts (wire/invalidation.h, 1 MiB),
+  // whatever its bytes (a key that is not UTF-8 travels twice, once as hex).
+  static constexpr std::size_t max_key_bytes = 64 * 1024;
 
   // L1 → Redis → loader(). Loader: a callable returning something convertible to T.
   //
@@ -164,6 +170,7 @@ class Cache {
   void write(std::string_view key, const detail::erased_value& value, const detail::TypeOps* ops,
              std::chrono::milliseconds ttl);
   static void check_ttl(std::chrono::milliseconds ttl);
+  static void check_key(std::string_view key);
 
   template <class T, class Loader>
   static auto wrap(Loader& loader) {

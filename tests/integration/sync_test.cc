@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <thread>
+#include <unordered_map>
 
 #include "integration/test_types.h"
 
@@ -29,6 +30,41 @@ TEST_F(SyncTest, RemoveInOneInstanceDropsTheOthersL1) {
   EXPECT_EQ(b.get<std::string>("k"), std::nullopt);
   // a skipped its own message (which may reach a after it reached b).
   EXPECT_TRUE(eventually([&] { return a.stats().invalidations_ignored == 1u; }));
+}
+
+// The longest key, of bytes that are neither UTF-8 nor printable (its
+// message is the largest: escaped text plus hex), is still invalidated on
+// the other instance; one byte more is refused by every call. (A 1 MiB key
+// used to be accepted, and its messages were dropped by every receiver as
+// oversized, so other instances kept serving it.)
+TEST_F(SyncTest, TheLongestKeyIsInvalidatedEverywhere) {
+  std::string key(Cache::max_key_bytes, '\x01');
+  for (std::size_t i = 0; i < key.size(); i += 2) key[i] = '\xff';
+  Cache a(options());
+  Cache b(options());
+  a.set<std::string>(key, "old", 60s);
+  ASSERT_TRUE(eventually([&] { return b.get<std::string>(key) == "old"; }));  // in b's L1 now
+  a.remove(key);
+  ASSERT_TRUE(eventually([&] { return b.stats().invalidations_received == 2; }));
+  EXPECT_EQ(b.stats().invalidations_malformed, 0u);
+  EXPECT_EQ(b.get<std::string>(key), std::nullopt);
+
+  const std::string longer(Cache::max_key_bytes + 1, 'k');
+  auto load = [] { return std::string("v"); };
+  EXPECT_THROW(a.get<std::string>(longer), std::invalid_argument);
+  EXPECT_THROW(a.get_or_load<std::string>(longer, 60s, load), std::invalid_argument);
+  EXPECT_THROW(a.get_or_load_shared<std::string>(longer, 60s, load), std::invalid_argument);
+  EXPECT_THROW(a.visit_or_load<std::string>(longer, 60s, load, [](const std::string&) {}),
+               std::invalid_argument);
+  EXPECT_THROW(a.set<std::string>(longer, "v", 60s), std::invalid_argument);
+  EXPECT_THROW(a.remove(longer), std::invalid_argument);
+  EXPECT_THROW(
+      a.get_or_load_many<std::string>({"fine", longer}, 60s,
+                                      [](const std::vector<std::string>&) {
+                                        return std::unordered_map<std::string, std::string>{};
+                                      }),
+      std::invalid_argument);
+  EXPECT_EQ(a.stats().loads, 0u);
 }
 
 TEST_F(SyncTest, SetInOneInstanceReplacesTheOthersCopy) {
