@@ -8,6 +8,7 @@
 #include "l2/redis_url.h"
 #include "options_internal.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 namespace multicache {
 
@@ -88,6 +89,10 @@ void Options::validate() const {
     std::size_t times = 0;
     for (const auto& other : metrics_labels) times += other.first == name ? 1 : 0;
     if (times > 1) invalid("metrics_labels", "label name \"" + name + "\" is given twice");
+    // Prometheus rejects the whole exposition over one such value.
+    if (!util::is_valid_utf8(value)) {
+      invalid("metrics_labels", "the value of \"" + name + "\" is not valid UTF-8");
+    }
   }
   if (!metrics_listen.empty()) {
     if (!metrics) invalid("metrics_listen", "needs metrics = true");

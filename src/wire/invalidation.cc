@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/utf8.h"
+
 namespace multicache::wire {
 
 namespace {
@@ -38,22 +40,11 @@ std::optional<std::string> from_hex(std::string_view hex) {
   return out;
 }
 
-bool is_valid_utf8(std::string_view s) {
-  // Round-trips through the JSON library's own validator: dump() with the
-  // strict handler throws on invalid UTF-8.
-  try {
-    (void)nlohmann::json(std::string(s)).dump();
-    return true;
-  } catch (const nlohmann::json::exception&) {
-    return false;
-  }
-}
-
 }  // namespace
 
 std::string encode_invalidation(std::string_view key, std::string_view origin) {
   nlohmann::json j = nlohmann::json::object();
-  if (is_valid_utf8(key)) {
+  if (util::is_valid_utf8(key)) {
     j["key"] = std::string(key);
   } else {
     j["key"] = std::string(key);  // replaced below by dump's U+FFFD handler

@@ -17,7 +17,9 @@ cmake --build "$tmp/cmake-consumer" >/dev/null
 "$tmp/cmake-consumer/consumer"
 
 pc_dir=$(dirname "$(find "$tmp/prefix" -name multicache.pc | head -n1)")
-flags=$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs --static multicache)
+# Plain --libs, as the README says (the library is static: it must list
+# the dependencies without --static).
+flags=$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs multicache)
 # shellcheck disable=SC2086
 c++ "$src/tests/install/consumer/main.cc" -o "$tmp/pc-consumer" $flags
 "$tmp/pc-consumer"

@@ -150,7 +150,9 @@ TEST_F(MetricsTest, NoSpinWhenTheProcessCanUseOneCpu) {
 
 TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
   Options o = options();
-  o.metrics_labels = {{"cache", "we\"ird\\name"}};  // escaping exercised
+  // Escaping exercised, and UTF-8 beyond ASCII (a value that is not UTF-8
+  // is refused by Options: Prometheus rejects the whole text over it).
+  o.metrics_labels = {{"cache", "we\"ird\\name\nzürich ✓"}};
   Cache cache(o);
   for (int i = 0; i < 200; ++i) {
     cache.get_or_load<std::string>("k" + std::to_string(i % 20), 60s,

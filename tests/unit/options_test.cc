@@ -61,6 +61,10 @@ std::vector<InvalidCase> invalid_cases() {
        [](Options& o) {
          o.metrics_labels = {{"app", "x"}, {"env", "y"}, {"app", "z"}};
        }},
+      {"metrics_labels", "a value that is not UTF-8",
+       [](Options& o) {
+         o.metrics_labels = {{"app", "bad\xff\xfe"}};
+       }},
       {"l1_ttl", "-1ms", [](Options& o) { o.l1_ttl = -1ms; }},
       {"connect_timeout", "0", [](Options& o) { o.connect_timeout = 0ms; }},
       {"command_timeout", "0", [](Options& o) { o.command_timeout = 0ms; }},
