@@ -277,13 +277,19 @@ void L1Cache::remove_locked(Shard& s, Entry* e) {
 }
 
 Entry* L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) {
+  // The bounds read once: other shards' evictions may have brought them back
+  // since the caller looked (then nothing more goes), and the reason counted
+  // is a bound that was over now (reading items_ again after another thread
+  // lowered it counted item-bound evictions as byte-bound ones).
+  const bool over_items = items_.load(std::memory_order_relaxed) > max_items_;
+  if (!over_items && bytes_.load(std::memory_order_relaxed) <= max_bytes_) return nullptr;
   const Eviction ev = s.policy.victim(now_ns, keep);
   Entry* v = ev.entry;
   if (v == nullptr) return nullptr;
   if (ev.not_admitted) counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
   if (v->expires_at_ns <= now_ns) {
     counters_->evictions_expired.fetch_add(1, std::memory_order_relaxed);
-  } else if (items_.load(std::memory_order_relaxed) > max_items_) {
+  } else if (over_items) {
     counters_->evictions_size.fetch_add(1, std::memory_order_relaxed);
   } else {
     counters_->evictions_bytes.fetch_add(1, std::memory_order_relaxed);

@@ -186,7 +186,7 @@ class L1Cache {
   // Unlinks and destroys e.
   void remove_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);
   // Unlinks one victim from s and returns it for the caller to destroy;
-  // nullptr if s is empty or only `keep` remains.
+  // nullptr if s is empty or only `keep` remains, or if both bounds hold.
   Entry* evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_ns) MC_REQUIRES(s.mu);
   bool over_limits() const;
   void enforce_limits(std::size_t start_shard, std::int64_t now_ns);

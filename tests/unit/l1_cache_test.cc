@@ -102,6 +102,30 @@ TEST(L1Cache, ChargesAtLeastTheHeapItsEntriesUse) {
   }
 }
 
+// Only the item bound binds here (tiny values, a large byte bound): every
+// eviction under concurrent inserts is counted for size, none for bytes, and
+// the bound holds once they stop. (The reason was read after another
+// thread's eviction had brought the count back: up to thousands of
+// evictions per run were counted as byte-bound.)
+TEST(L1Cache, ConcurrentEvictionsCountTheBoundThatBinds) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 30, &counters);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&c, t] {
+      for (int i = 0; i < 20000; ++i) {
+        const std::string key = std::to_string(t) + ":" + std::to_string(i);
+        c.insert_unconditionally(request(key, "v", 1'000'000), l1::L1Cache::hash(key), 0);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(counters.evictions_bytes.load(), 0u);
+  EXPECT_GT(counters.evictions_size.load(), 0u);
+  EXPECT_LE(c.items(), 100u);
+  EXPECT_EQ(counters.evictions_size.load() + c.items(), 80000u);  // each key once
+}
+
 TEST(L1Cache, OtherTypeIsAMiss) {
   l1::L1Counters counters;
   l1::L1Cache c(100, 1 << 20, &counters);
