@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds into BUILD_DIR (default: build). Extra arguments go to
-# cmake's configure step, e.g. -DMULTICACHE_SANITIZE=address.
+# cmake's configure step, e.g. -DMULTICACHE_SANITIZE=address. BUILD_TARGET
+# builds only that target (and what it needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -12,4 +13,4 @@ else
   cmake -S . -B "$build_dir" "$@" >/dev/null
 fi
 # Two jobs: the machines this targets have two cores, and g++ needs ~1 GiB each.
-cmake --build "$build_dir" -j "${JOBS:-2}"
+cmake --build "$build_dir" -j "${JOBS:-2}" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
