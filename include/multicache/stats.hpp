@@ -19,7 +19,8 @@ struct Stats {
   std::uint64_t loads = 0;                  // loader calls that returned a value
   std::uint64_t load_errors = 0;            // loader calls that threw
   std::uint64_t shared_loads = 0;           // callers that waited on another caller's load/read
-  std::uint64_t stale_served_on_error = 0;  // expired values returned by stale_if_error
+  std::uint64_t stale_served_on_error = 0;  // failed loads answered with an expired value
+                                            // (stale_if_error; once per load, not per caller)
   std::uint64_t negative_hits = 0;  // "not found" served from a Redis marker (also an l2 hit)
 
   // Errors.
@@ -47,7 +48,8 @@ struct Stats {
 
   // Refresh.
   std::uint64_t refreshes_started = 0;
-  std::uint64_t refreshes_ok = 0;
+  std::uint64_t refreshes_ok = 0;  // the reload returned a value (stored unless a write or
+                                   // an invalidation of the key came meanwhile)
   std::uint64_t refreshes_failed = 0;
   std::uint64_t refreshes_skipped = 0;  // queue full or cache closing
 
