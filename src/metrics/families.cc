@@ -79,8 +79,8 @@ std::vector<MetricFamily> build_families(const Stats& s, const Latencies& lat,
   b.family("shared_loads_total", "Callers that waited for another caller's load (single-flight).",
            counter)
       .sample(d(s.shared_loads));
-  b.family("stale_served_total", "Failed loads answered with an expired value (stale-if-error), once per load.",
-           counter)
+  b.family("stale_served_total",
+           "Failed loads answered with an expired value (stale-if-error), once per load.", counter)
       .sample(d(s.stale_served_on_error));
   b.family("l1_entries", "Entries in L1.", gauge).sample(d(s.l1_items));
   b.family("l1_bytes", "Bytes charged to L1 (keys, values, per-entry overhead).", gauge)
