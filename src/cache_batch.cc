@@ -96,14 +96,19 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
             written.push_back(&l);
           }
           out[l.index] = v;
+        } else {
+          finish(l, nullptr, nullptr);  // not found; single-call waiters load it
         }
-        finish(l, std::move(v), nullptr);  // null: not found; single-call waiters load it
       }
       if (m.has_redis()) {
         m.store_->write_many(writes);  // awaited, as a single load's write
         for (std::size_t k = 0; k < writes.size(); ++k) {
           m.withdraw_if_overtaken(writes[k], written[k]->hash, written[k]->token);
         }
+      }
+      // Waiters get the values once Redis has them, as the batch's caller does.
+      for (std::size_t j : to_load) {
+        if (!led[j].finished) finish(led[j], out[led[j].index], nullptr);
       }
     }
   } catch (...) {
