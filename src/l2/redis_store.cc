@@ -132,20 +132,14 @@ end
 return 0
 )lua";
 
-// KEYS[1] key; ARGV: the bytes written, channel ("" = no publish), message.
-// Returns 1 when it deleted.
+// KEYS[1] key; ARGV: the bytes it must hold (a value written, a lock's
+// token), channel ("" = no publish), message. Returns 1 when it deleted.
 constexpr std::string_view k_delete_if_equals = R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
   return 1
 end
-return 0
-)lua";
-
-// KEYS[1] lock key; ARGV[1] the holder's token.
-constexpr std::string_view k_compare_and_delete = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 )lua";
 
@@ -166,8 +160,8 @@ Status RedisStore::try_lock(std::string_view key, std::string_view token, std::i
 }
 
 Status RedisStore::unlock(std::string_view key, std::string_view token) const {
-  return run({format_command({"EVAL", k_compare_and_delete, "1", lock_key(key), token})}, nullptr,
-             affinity_of(key));
+  return run({format_command({"EVAL", k_delete_if_equals, "1", lock_key(key), token, "", ""})},
+             nullptr, affinity_of(key));
 }
 
 void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* cmds) const {
