@@ -37,7 +37,9 @@ class SingleFlight {
     friend class SingleFlight;
     const detail::TypeOps* ops_ = nullptr;
     bool registered_ = false;
-    std::thread::id leader_;  // the thread that leads it (runs the load)
+    // The thread that leads it (runs the load); set before the call is in
+    // its shard's map, read under that shard's mutex.
+    std::thread::id leader_;
     util::Mutex mu_;
     util::CondVar cv_;
     bool done_ MC_GUARDED_BY(mu_) = false;
