@@ -9,35 +9,13 @@
 #include "l1/l1_cache.h"
 
 namespace multicache::test {
-
-// A value whose L1 accounting (Codec::size_of, called while set() stores it)
-// can be held up, to force an interleaving inside set().
-struct Slow {
-  std::string v;
-  bool operator==(const Slow&) const = default;
-};
-inline std::function<void()> g_slow_hook;
-
-}  // namespace multicache::test
-
-template <>
-struct multicache::Codec<multicache::test::Slow> {
-  static std::string encode(const test::Slow& s) { return s.v; }
-  static test::Slow decode(std::string_view b) { return {std::string(b)}; }
-  static std::size_t size_of(const test::Slow& s) {
-    if (test::g_slow_hook) test::g_slow_hook();
-    return s.v.size();
-  }
-};
-
-namespace multicache::test {
 namespace {
 
 using namespace std::chrono_literals;
 
 class ReviewTest : public ::testing::Test {
  protected:
-  ~ReviewTest() override { g_slow_hook = nullptr; }
+  ~ReviewTest() override { g_size_of_hook = nullptr; }
   RedisServer server_;
   RedisCli cli_{server_};
   std::string prefix_ = unique_prefix();
@@ -95,13 +73,13 @@ TEST_F(ReviewTest, InvalidationsOfOtherKeysDoNotKeepALoadOutOfTheCache) {
 TEST_F(ReviewTest, ARemoveDuringSetKeepsTheValueOutOfL1) {
   Cache cache(options());
   std::atomic<bool> once{true};
-  g_slow_hook = [&] {
+  g_size_of_hook = [&](const Hooked&) {
     if (once.exchange(false)) cache.remove("k");  // lands between set's Redis write and L1
   };
-  cache.set<Slow>("k", Slow{"v1"}, 60s);
-  g_slow_hook = nullptr;
+  cache.set<Hooked>("k", Hooked{"v1"}, 60s);
+  g_size_of_hook = nullptr;
   EXPECT_EQ(cli_.cmd({"EXISTS", prefix_ + "k"}).integer, 0);
-  EXPECT_EQ(cache.get<Slow>("k"), std::nullopt);  // L1 agrees with Redis
+  EXPECT_EQ(cache.get<Hooked>("k"), std::nullopt);  // L1 agrees with Redis
 }
 
 TEST_F(ReviewTest, ARefreshNeverOverwritesASetThatLandedMeanwhile) {

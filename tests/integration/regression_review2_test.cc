@@ -10,33 +10,13 @@
 #include "integration/test_types.h"
 
 namespace multicache::test {
-
-// A value whose L1 accounting throws (as a user Codec::size_of may, e.g. bad_alloc).
-struct Throwy {
-  std::string v;
-};
-inline std::atomic<bool> g_size_of_throws{false};
-
-}  // namespace multicache::test
-
-template <>
-struct multicache::Codec<multicache::test::Throwy> {
-  static std::string encode(const test::Throwy& s) { return s.v; }
-  static test::Throwy decode(std::string_view b) { return {std::string(b)}; }
-  static std::size_t size_of(const test::Throwy& s) {
-    if (test::g_size_of_throws.load()) throw std::runtime_error("size_of failed");
-    return s.v.size();
-  }
-};
-
-namespace multicache::test {
 namespace {
 
 using namespace std::chrono_literals;
 
 class Review2Test : public ::testing::Test {
  protected:
-  ~Review2Test() override { g_size_of_throws = false; }
+  ~Review2Test() override { g_size_of_hook = nullptr; }
   RedisServer server_;
   RedisCli cli_{server_};
   std::string prefix_ = unique_prefix();
@@ -141,9 +121,9 @@ TEST_F(Review2Test, TheLockIsReleasedWhenStoringTheLoadedValueThrows) {
   Options o = options();
   o.distributed_single_flight = true;
   Cache cache(o);
-  g_size_of_throws = true;
-  EXPECT_THROW(cache.get_or_load<Throwy>("k", 60s, [] { return Throwy{"v"}; }), std::runtime_error);
-  g_size_of_throws = false;
+  g_size_of_hook = [](const Hooked&) { throw std::runtime_error("size_of failed"); };
+  EXPECT_THROW(cache.get_or_load<Hooked>("k", 60s, [] { return Hooked{"v"}; }), std::runtime_error);
+  g_size_of_hook = nullptr;
   EXPECT_EQ(cli_.cmd({"EXISTS", prefix_ + "\x01lock\x01" + "k"}).integer, 0)
       << "the distributed lock was left held";
 }

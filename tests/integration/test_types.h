@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <multicache/multicache.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +18,30 @@ struct User {
   bool operator==(const User&) const = default;
   NLOHMANN_DEFINE_TYPE_INTRUSIVE(User, id, name)
 };
+
+// A value whose L1 accounting (Codec::size_of, called just before a value
+// goes into L1: by a fill, or by set() after its Redis write) runs
+// g_size_of_hook with the value, so a test can hold a store at that point,
+// or make it throw (as a user's size_of may). Tests reset the hook.
+struct Hooked {
+  std::string v;
+  bool operator==(const Hooked&) const = default;
+};
+inline std::function<void(const Hooked&)> g_size_of_hook;
+
+}  // namespace multicache::test
+
+template <>
+struct multicache::Codec<multicache::test::Hooked> {
+  static std::string encode(const test::Hooked& h) { return h.v; }
+  static test::Hooked decode(std::string_view b) { return {std::string(b)}; }
+  static std::size_t size_of(const test::Hooked& h) {
+    if (test::g_size_of_hook) test::g_size_of_hook(h);
+    return h.v.size();
+  }
+};
+
+namespace multicache::test {
 
 // Options for a cache on `server`, with a prefix and channel unique to the test.
 inline Options options_for(const RedisServer& server, const std::string& prefix) {

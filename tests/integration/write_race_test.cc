@@ -13,43 +13,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A value whose L1 charge (Codec::size_of, computed just before a value goes
-// into L1) can be held up, to stop a set() between its Redis write and its
-// L1 insert.
-struct Held {
-  std::string s;
+class WriteRaceTest : public RedisTest {
+ protected:
+  ~WriteRaceTest() override { g_size_of_hook = nullptr; }
 };
-
-// Set by the test: size_of(v) of a value with this text waits for `go`, once.
-struct HoldPoint {
-  std::string text;
-  std::promise<void> reached;
-  std::shared_future<void> go;
-  std::atomic<bool> armed{false};
-};
-HoldPoint* g_hold = nullptr;
-
-}  // namespace
-}  // namespace multicache::test
-
-template <>
-struct multicache::Codec<multicache::test::Held> {
-  static std::string encode(const test::Held& v) { return v.s; }
-  static test::Held decode(std::string_view b) { return {std::string(b)}; }
-  static std::size_t size_of(const test::Held& v) {
-    test::HoldPoint* h = test::g_hold;
-    if (h != nullptr && v.s == h->text && h->armed.exchange(false)) {
-      h->reached.set_value();
-      h->go.wait();
-    }
-    return sizeof(test::Held) + v.s.size();
-  }
-};
-
-namespace multicache::test {
-namespace {
-
-class WriteRaceTest : public RedisTest {};
 
 // L1 is the only copy: a load that ends after a set() of its key must not
 // take the set()'s value out of L1 (it did: the outdated fill dropped the
@@ -148,12 +115,16 @@ TEST_F(WriteRaceTest, ARemoveAfterALoadReturnedWins) {
 // must not keep the other's value (it kept the first-written value while
 // Redis held the other).
 TEST_F(WriteRaceTest, TwoSetsOfOneKeyDoNotLeaveL1DifferentFromRedis) {
-  HoldPoint hold;
-  std::promise<void> go;
-  hold.text = "one";
-  hold.go = go.get_future().share();
-  hold.armed = true;
-  g_hold = &hold;
+  // "one" is held once, after its Redis write and before its L1 insert.
+  std::promise<void> one_held;
+  std::promise<void> one_go;
+  std::shared_future<void> one_released = one_go.get_future().share();
+  std::atomic<bool> hold_one{true};
+  g_size_of_hook = [&](const Hooked& h) {
+    if (h.v != "one" || !hold_one.exchange(false)) return;
+    one_held.set_value();
+    one_released.wait();
+  };
   std::promise<void> two_paused;
   std::promise<void> two_go;
   std::shared_future<void> two_released = two_go.get_future().share();
@@ -165,24 +136,21 @@ TEST_F(WriteRaceTest, TwoSetsOfOneKeyDoNotLeaveL1DifferentFromRedis) {
     two_released.wait();
   };
   Cache cache(o);
-  std::thread setting_two([&] { cache.set<Held>("k", Held{"two"}, 60s); });
+  std::thread setting_two([&] { cache.set<Hooked>("k", Hooked{"two"}, 60s); });
   two_paused.get_future().wait();
   // "one": erases (outdating "two"), takes its token, writes Redis, and
   // stops before its L1 insert.
-  std::thread setting_one([&] { cache.set<Held>("k", Held{"one"}, 60s); });
-  hold.reached.get_future().wait();
+  std::thread setting_one([&] { cache.set<Hooked>("k", Hooked{"one"}, 60s); });
+  one_held.get_future().wait();
   two_go.set_value();  // "two" reaches Redis last; its insert is outdated
   setting_two.join();
-  go.set_value();  // then "one" tries its insert
+  one_go.set_value();  // then "one" tries its insert
   setting_one.join();
-  g_hold = nullptr;
   RedisCli cli(server_);
   std::string raw;
   ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
   EXPECT_EQ(raw.substr(9), "two");
-  const auto seen = cache.get<Held>("k");
-  ASSERT_TRUE(seen.has_value());
-  EXPECT_EQ(seen->s, "two");
+  EXPECT_EQ(cache.get<Hooked>("k"), Hooked{"two"});
 }
 
 }  // namespace
