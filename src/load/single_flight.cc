@@ -4,11 +4,50 @@
 
 namespace multicache::load {
 
-detail::erased_value SingleFlight::Call::wait() {
+bool SingleFlight::Call::done() {
   util::MutexLock lock(mu_);
-  cv_.wait(mu_, [&]() MC_REQUIRES(mu_) { return done_; });
-  if (error_) std::rethrow_exception(error_);
-  return value_;
+  return done_;
+}
+
+detail::erased_value SingleFlight::wait(const std::shared_ptr<Call>& call) {
+  const std::thread::id self = std::this_thread::get_id();
+  {
+    util::MutexLock lock(waits_mu_);
+    if (closes_cycle(*call, self)) {
+      throw std::logic_error(
+          "multicache: loaders on different threads wait for each other's keys (a cycle of "
+          "loads; this one would wait forever)");
+    }
+    waiting_[self] = call.get();
+  }
+  struct Unregister {
+    SingleFlight* sf;
+    std::thread::id self;
+    ~Unregister() {
+      util::MutexLock lock(sf->waits_mu_);
+      sf->waiting_.erase(self);
+    }
+  } unregister{this, self};
+  util::MutexLock lock(call->mu_);
+  call->cv_.wait(call->mu_, [&]() MC_REQUIRES(call->mu_) { return call->done_; });
+  if (call->error_) std::rethrow_exception(call->error_);
+  return call->value_;
+}
+
+bool SingleFlight::closes_cycle(Call& call, std::thread::id self) {
+  // Follow call → its leader → the call that leader waits for → ... A call
+  // already done wakes its waiters, so a path through it is no cycle. The
+  // graph has no cycle yet (every wait that would close one throws), so the
+  // walk ends; the bound only guards against a bug turning it into a hang.
+  Call* c = &call;
+  for (std::size_t hops = 0; hops <= waiting_.size(); ++hops) {
+    if (c->done()) return false;
+    if (c->leader_ == self) return true;
+    auto it = waiting_.find(c->leader_);
+    if (it == waiting_.end()) return false;
+    c = it->second;
+  }
+  return false;
 }
 
 SingleFlight::Joined SingleFlight::join(std::string_view key, const detail::TypeOps* ops) {

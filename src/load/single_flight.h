@@ -6,10 +6,15 @@
 // leader's does not share (it gets a private, unregistered call and leads it).
 // The leader's own thread joining its key (a loader asking for the key it
 // loads, directly or through other keys' loads) would wait for itself:
-// join() throws std::logic_error instead.
+// join() throws std::logic_error instead. Loaders on different threads that
+// wait for each other's keys (A's loader asks for B while B's asks for A)
+// would wait forever: wait() keeps a wait-for graph (each waiting thread →
+// the call it waits for → that call's leading thread) and throws
+// std::logic_error to the thread whose wait would close a cycle.
 //
 // Thread-safety: all members thread-safe. The key map is split in 16 shards,
-// each guarded by its own mutex; a Call's result is guarded by the Call's mutex.
+// each guarded by its own mutex; a Call's result is guarded by the Call's
+// mutex; the wait-for graph by waits_mu_ (taken before a Call's mutex).
 #pragma once
 
 #include <array>
@@ -29,12 +34,9 @@ namespace multicache::load {
 class SingleFlight {
  public:
   class Call {
-   public:
-    // Blocks until the leader finishes; rethrows the leader's exception.
-    detail::erased_value wait();
-
    private:
     friend class SingleFlight;
+    bool done();
     const detail::TypeOps* ops_ = nullptr;
     bool registered_ = false;
     // The thread that leads it (runs the load); set before the call is in
@@ -56,6 +58,11 @@ class SingleFlight {
   Joined join(std::string_view key, const detail::TypeOps* ops);
   // A call led alone, visible to nobody (finish() still must be called).
   static Joined lead_privately(const detail::TypeOps* ops);
+  // Follower: blocks until the call's leader finishes; returns its value or
+  // rethrows its exception. Throws std::logic_error instead of waiting when
+  // the call's leader (through the calls its thread waits for, and so on)
+  // waits for a call this thread leads.
+  detail::erased_value wait(const std::shared_ptr<Call>& call);
   // Leader only: publishes the outcome (value or error) and unregisters the key.
   void finish(std::string_view key, const std::shared_ptr<Call>& call, detail::erased_value value,
               std::exception_ptr error);
@@ -71,7 +78,13 @@ class SingleFlight {
   Shard& shard_for(std::string_view key) {
     return shards_[util::mix_hash(util::StringHash{}(key)) & (shards_.size() - 1)];
   }
+  // Whether the calling thread, waiting for `call`, would close a cycle.
+  bool closes_cycle(Call& call, std::thread::id self) MC_REQUIRES(waits_mu_);
   std::array<Shard, 16> shards_;
+  // The wait-for graph: each thread blocked in wait() → the call it waits
+  // for. A call stays alive while it is here (its waiter holds a reference).
+  util::Mutex waits_mu_;
+  std::unordered_map<std::thread::id, Call*> waiting_ MC_GUARDED_BY(waits_mu_);
 };
 
 }  // namespace multicache::load

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <barrier>
 #include <functional>
+#include <latch>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -216,6 +217,68 @@ TEST_F(CoreTest, ALoaderAskingForItsOwnKeyThrowsInsteadOfHanging) {
                      return std::unordered_map<std::string, std::string>{};
                    }),
                std::logic_error);
+}
+
+// Loaders on two threads, each asking for the key the other loads: the wait
+// that would close the cycle throws std::logic_error, its loader fails, and
+// that failure reaches the other caller too. Nothing is cached; no hang.
+TEST_F(CoreTest, LoadersOnTwoThreadsAskingForEachOthersKeysThrowInsteadOfHanging) {
+  Cache cache(options());
+  std::latch both_loading(2);
+  auto loader_asking = [&](const char* other) {
+    return [&cache, &both_loading, other]() -> std::string {
+      both_loading.arrive_and_wait();
+      return cache.get_or_load<std::string>(other, 60s, [] { return std::string("inner"); });
+    };
+  };
+  std::atomic<int> logic_errors{0};
+  auto caller = [&](const char* key, const char* other) {
+    try {
+      (void)cache.get_or_load<std::string>(key, 60s, loader_asking(other));
+    } catch (const std::logic_error&) {
+      ++logic_errors;
+    }
+  };
+  std::thread a(caller, "a", "b"), b(caller, "b", "a");
+  a.join();
+  b.join();
+  EXPECT_EQ(logic_errors, 2);
+  EXPECT_EQ(cache.get<std::string>("a"), std::nullopt);
+  EXPECT_EQ(cache.get<std::string>("b"), std::nullopt);
+
+  // A batch whose loader asks for a key whose loader asks for one of the
+  // batch's keys.
+  std::latch both(2);
+  std::thread batch([&] {
+    try {
+      (void)cache.get_or_load_many<std::string>(
+          {"x", "y"}, 60s, [&](const std::vector<std::string>& keys) {
+            both.arrive_and_wait();
+            std::unordered_map<std::string, std::string> out;
+            for (const auto& k : keys)
+              out[k] = cache.get_or_load<std::string>("z", 60s, [] { return std::string("z"); });
+            return out;
+          });
+    } catch (const std::logic_error&) {
+      ++logic_errors;
+    }
+  });
+  std::thread single([&] {
+    try {
+      (void)cache.get_or_load<std::string>("z", 60s, [&] {
+        both.arrive_and_wait();
+        return cache.get_or_load<std::string>("y", 60s, [] { return std::string("y"); });
+      });
+    } catch (const std::logic_error&) {
+      ++logic_errors;
+    }
+  });
+  batch.join();
+  single.join();
+  EXPECT_EQ(logic_errors, 4);
+  // The keys load normally afterwards.
+  EXPECT_EQ(cache.get_or_load<std::string>("a", 60s, [] { return std::string("v"); }), "v");
+  EXPECT_EQ(cache.get_or_load<std::string>("y", 60s, [] { return std::string("v"); }), "v");
 }
 
 }  // namespace

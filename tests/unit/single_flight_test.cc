@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <latch>
 #include <memory>
 #include <stdexcept>
@@ -41,7 +43,7 @@ TEST(SingleFlight, FirstJoinLeadsAndFinishUnregisters) {
   EXPECT_FALSE(sf.in_flight("other"));
   sf.finish("k", j.call, str("v"), nullptr);
   EXPECT_FALSE(sf.in_flight("k"));
-  EXPECT_EQ(as_string(j.call->wait()), "v");  // the leader's own call is done too
+  EXPECT_EQ(as_string(sf.wait(j.call)), "v");  // the leader's own call is done too
 }
 
 TEST(SingleFlight, ConcurrentFollowersGetTheLeadersValue) {
@@ -59,7 +61,7 @@ TEST(SingleFlight, ConcurrentFollowersGetTheLeadersValue) {
       auto j = sf.join("k", string_ops());
       was_leader[i] = j.leader ? 1 : 0;
       joined.count_down();
-      if (!j.leader) got[i] = j.call->wait();
+      if (!j.leader) got[i] = sf.wait(j.call);
     });
   }
   joined.wait();  // every follower joined before the leader finishes
@@ -81,7 +83,7 @@ TEST(SingleFlight, FollowerJoiningBeforeFinishButWaitingAfterGetsValue) {
   EXPECT_FALSE(follower.leader);
   EXPECT_EQ(follower.call, leader.call);
   sf.finish("k", leader.call, str("v"), nullptr);
-  EXPECT_EQ(as_string(follower.call->wait()), "v");
+  EXPECT_EQ(as_string(sf.wait(follower.call)), "v");
 }
 
 TEST(SingleFlight, LeadersExceptionReachesEveryFollower) {
@@ -102,7 +104,7 @@ TEST(SingleFlight, LeadersExceptionReachesEveryFollower) {
         return;
       }
       try {
-        (void)j.call->wait();
+        (void)sf.wait(j.call);
         errors[i] = "no exception";
       } catch (const std::runtime_error& e) {
         errors[i] = e.what();
@@ -115,7 +117,7 @@ TEST(SingleFlight, LeadersExceptionReachesEveryFollower) {
   sf.finish("k", leader.call, nullptr, std::make_exception_ptr(std::runtime_error("boom")));
   for (auto& t : threads) t.join();
   for (int i = 0; i < k_followers; ++i) EXPECT_EQ(errors[i], "boom") << i;
-  EXPECT_THROW((void)leader.call->wait(), std::runtime_error);
+  EXPECT_THROW((void)sf.wait(leader.call), std::runtime_error);
   EXPECT_FALSE(sf.in_flight("k"));
 
   // Nothing was cached: the next caller leads a fresh load.
@@ -123,7 +125,7 @@ TEST(SingleFlight, LeadersExceptionReachesEveryFollower) {
   EXPECT_TRUE(next.leader);
   EXPECT_NE(next.call, leader.call);
   sf.finish("k", next.call, str("ok"), nullptr);
-  EXPECT_EQ(as_string(next.call->wait()), "ok");
+  EXPECT_EQ(as_string(sf.wait(next.call)), "ok");
 }
 
 TEST(SingleFlight, OtherTypeGetsAPrivateLeaderCall) {
@@ -142,7 +144,7 @@ TEST(SingleFlight, OtherTypeGetsAPrivateLeaderCall) {
 
   // Finishing the private call neither unregisters nor completes the shared one.
   sf.finish("k", i.call, std::make_shared<const int>(7), nullptr);
-  EXPECT_EQ(*std::static_pointer_cast<const int>(i.call->wait()), 7);
+  EXPECT_EQ(*std::static_pointer_cast<const int>(sf.wait(i.call)), 7);
   EXPECT_TRUE(sf.in_flight("k"));
   auto s3 = join_elsewhere(sf, "k", string_ops());
   EXPECT_FALSE(s3.leader);
@@ -157,8 +159,8 @@ TEST(SingleFlight, OtherTypeGetsAPrivateLeaderCall) {
 
   sf.finish("k", s.call, str("v"), nullptr);
   EXPECT_FALSE(sf.in_flight("k"));
-  EXPECT_EQ(as_string(s2.call->wait()), "v");
-  EXPECT_EQ(as_string(s3.call->wait()), "v");
+  EXPECT_EQ(as_string(sf.wait(s2.call)), "v");
+  EXPECT_EQ(as_string(sf.wait(s3.call)), "v");
 }
 
 TEST(SingleFlight, AfterFinishTheNextJoinLeadsAgain) {
@@ -174,8 +176,8 @@ TEST(SingleFlight, AfterFinishTheNextJoinLeadsAgain) {
   EXPECT_FALSE(follower.leader);
   EXPECT_EQ(follower.call, second.call);
   sf.finish("k", second.call, str("2"), nullptr);
-  EXPECT_EQ(as_string(follower.call->wait()), "2");
-  EXPECT_EQ(as_string(first.call->wait()), "1");
+  EXPECT_EQ(as_string(sf.wait(follower.call)), "2");
+  EXPECT_EQ(as_string(sf.wait(first.call)), "1");
 
   // After a finish, the first type to join decides the shared type.
   auto by_int = sf.join("k", int_ops());
@@ -200,7 +202,84 @@ TEST(SingleFlight, TheLeadersOwnThreadJoiningItsKeyThrows) {
   auto follower = join_elsewhere(sf, "k", string_ops());
   EXPECT_FALSE(follower.leader);
   sf.finish("k", leader.call, str("v"), nullptr);
-  EXPECT_EQ(as_string(follower.call->wait()), "v");
+  EXPECT_EQ(as_string(sf.wait(follower.call)), "v");
+}
+
+// Thread i leads key i and then waits for key i+1 (mod n): a cycle of loads
+// on n threads. Exactly one wait, the one that would close the cycle, throws
+// std::logic_error; its thread fails its own call, which unblocks the rest.
+TEST(SingleFlight, LoadsOnDifferentThreadsWaitingInACycleThrowInsteadOfHanging) {
+  for (int n : {2, 3, 5}) {
+    SingleFlight sf;
+    auto key = [&](int i) { return "k" + std::to_string(i % n); };
+    const auto aborted = std::make_exception_ptr(std::runtime_error("aborted"));
+    std::vector<SingleFlight::Joined> led(n);
+    std::latch all_lead(n), all_follow(n);
+    std::atomic<int> cycles{0}, unblocked{0}, done{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        led[i] = sf.join(key(i), string_ops());
+        all_lead.arrive_and_wait();
+        auto next = sf.join(key(i + 1), string_ops());
+        EXPECT_FALSE(next.leader);
+        // Nobody finishes before everyone follows: a late join of a finished
+        // key would lead it instead of closing the cycle.
+        all_follow.arrive_and_wait();
+        try {
+          (void)sf.wait(next.call);
+          sf.finish(key(i), led[i].call, str("v"), nullptr);
+        } catch (const std::logic_error&) {
+          ++cycles;
+          sf.finish(key(i), led[i].call, nullptr, aborted);
+        } catch (const std::runtime_error&) {
+          ++unblocked;
+          sf.finish(key(i), led[i].call, nullptr, aborted);
+        }
+        ++done;
+      });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (done < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (done < n) {  // deadlocked: fail, and free the threads so the test ends
+      ADD_FAILURE() << n << " threads still waiting after 10 s";
+      for (int i = 0; i < n; ++i) sf.finish(key(i), led[i].call, nullptr, aborted);
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(cycles, 1) << n;
+    EXPECT_EQ(unblocked, n - 1) << n;
+  }
+}
+
+// A chain of waits (thread 0 waits for 1's key, 1 for 2's, ...) that ends
+// at a leader who is not waiting is no cycle: nobody throws.
+TEST(SingleFlight, AChainOfWaitsEndingAtARunningLeaderDoesNotThrow) {
+  constexpr int n = 4;
+  SingleFlight sf;
+  auto key = [](int i) { return "k" + std::to_string(i); };
+  auto last = sf.join(key(n), string_ops());  // this thread leads the chain's end
+  std::vector<SingleFlight::Joined> led(n);
+  std::latch all_lead(n);
+  std::atomic<int> waiting{0};
+  std::vector<std::string> got(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      led[i] = sf.join(key(i), string_ops());
+      all_lead.arrive_and_wait();
+      auto next = sf.join(key(i + 1), string_ops());
+      ++waiting;
+      got[i] = as_string(sf.wait(next.call));
+      sf.finish(key(i), led[i].call, str(got[i] + "<" + key(i)), nullptr);
+    });
+  }
+  while (waiting < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let them block
+  sf.finish(key(n), last.call, str("end"), nullptr);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(got[0], "end<k3<k2<k1");
 }
 
 TEST(SingleFlight, KeysAreIndependent) {
@@ -216,7 +295,7 @@ TEST(SingleFlight, KeysAreIndependent) {
     EXPECT_TRUE(sf.in_flight(key));
     sf.finish(key, calls[i].call, str(key), nullptr);
     EXPECT_FALSE(sf.in_flight(key));
-    EXPECT_EQ(as_string(calls[i].call->wait()), key);
+    EXPECT_EQ(as_string(sf.wait(calls[i].call)), key);
   }
   // Keys differing only past an embedded NUL are distinct.
   const std::string a("x\0a", 3), b("x\0b", 3);
