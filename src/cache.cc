@@ -139,12 +139,18 @@ void Cache::refresh(std::string_view key, std::chrono::milliseconds ttl, const d
   Impl& m = *impl_;
   auto shared = std::make_shared<detail::OwnedLoader>(std::move(loader));
   std::string k(key);
-  const bool queued =
-      !m.closed_.load(std::memory_order_acquire) &&
-      m.executor_.try_submit([&m, k, ttl, ops, shared] { m.run_refresh(k, ttl, ops, *shared); });
+  const std::uint64_t hash = l1::L1Cache::hash(key);
+  // Taken now, when the entry was found stale: a write of the key while the
+  // refresh waits in the queue cancels it (its value is newer than a reload
+  // that started before it would be).
+  const l1::FillToken token = m.l1_.fill_token(hash);
+  const bool queued = !m.closed_.load(std::memory_order_acquire) &&
+                      m.executor_.try_submit([&m, k, ttl, ops, token, shared] {
+                        m.run_refresh(k, ttl, ops, token, *shared);
+                      });
   if (!queued) {
     metrics::bump(m.counters_.refreshes_skipped);
-    m.l1_.release_refresh_claim(key, l1::L1Cache::hash(key));
+    m.l1_.release_refresh_claim(key, hash);
   }
 }
 

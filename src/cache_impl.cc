@@ -221,8 +221,16 @@ void Cache::Impl::log(log_level level, std::string_view message) const {
 }
 
 void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds ttl,
-                              const detail::TypeOps* ops, const detail::OwnedLoader& loader) {
+                              const detail::TypeOps* ops, const l1::FillToken& token,
+                              const detail::OwnedLoader& loader) {
   const std::uint64_t hash = l1::L1Cache::hash(key);
+  // Written since the refresh was queued (set(), remove(), an invalidation):
+  // the stale value it was to replace is gone already.
+  if (!l1_.is_current(token, hash)) {
+    metrics::bump(counters_.refreshes_skipped);
+    l1_.release_refresh_claim(key, hash);
+    return;
+  }
   auto joined = flights_.join(key, ops);
   if (!joined.leader) {  // a caller is loading it right now
     metrics::bump(counters_.refreshes_skipped);
@@ -230,12 +238,20 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
     return;
   }
   metrics::bump(counters_.refreshes_started);
-  const l1::FillToken token = l1_.fill_token(hash);
   try {
     // Another instance may have refreshed it already: take its value if it
     // is fresh even by the earliest reading of its stale-after second (this
     // instance's own value, whose exact stale time has passed, is not).
     L2Value v = l2_read(key, ops, /*keep_raw=*/true);
+    if (!l1_.is_current(token, hash)) {
+      // A write of this key began (set() outdates tokens before its Redis
+      // write) and what was just read may be its value, however stale its
+      // whole-second stale-after looks: a reload must not overwrite it.
+      // Callers that joined get what Redis holds, or load it themselves.
+      metrics::bump(counters_.refreshes_skipped);
+      flights_.finish(key, joined.call, std::move(v.value), nullptr);
+      return;
+    }
     if (v.value && !v.may_be_stale) {
       fill_from_l2(key, hash, v, ops, token);
       metrics::bump(counters_.refreshes_ok);

@@ -134,8 +134,11 @@ class Cache::Impl {
   detail::erased_value load_under_lock(std::string_view key, std::uint64_t hash,
                                        const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                                        const l1::FillToken& token, const detail::LoaderRef& loader);
+  // token: taken when the refresh was queued, so that a write of the key
+  // after that (set(), an invalidation) cancels it.
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
-                   const detail::TypeOps* ops, const detail::OwnedLoader& loader);
+                   const detail::TypeOps* ops, const l1::FillToken& token,
+                   const detail::OwnedLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;
 
   // Calls a loader and times it (with metrics); rethrows its exception.

@@ -116,6 +116,11 @@ class L1Cache {
   // The slot of a key's generation (see generation_for()).
   static std::size_t generation_slot(std::uint64_t hash) { return hash & (k_generation_slots - 1); }
   FillToken fill_token(std::uint64_t hash) const;
+  // Whether an insert with this token would still be accepted now (nothing
+  // outdated it yet; it may be outdated right after).
+  bool is_current(const FillToken& token, std::uint64_t hash) const {
+    return fill_token(hash).generation == token.generation;
+  }
 
   // Inserts or replaces. Stores nothing when the token is outdated (an
   // invalidation hit the key's generation slot since the token was taken),

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <functional>
 #include <latch>
 #include <thread>
 
@@ -143,6 +144,60 @@ TEST_F(RefreshTest, AValueReadFromRedisAlreadyStaleIsRefreshed) {
   std::string raw;  // ...and renewed in the background
   ASSERT_TRUE(cli.get(prefix_ + "old", &raw));
   EXPECT_EQ(raw.substr(9), "renewed");
+}
+
+// A refresh queued before a set() of its key (here behind another refresh on
+// the only refresh thread) must not replace the set()'s value when it runs.
+void expect_a_queued_refresh_not_to_undo_a_set(Cache& cache, std::chrono::milliseconds ttl,
+                                               const std::function<void()>& make_stale) {
+  std::latch blocker_running(1), unblock(1);
+  std::atomic<int> blocker_loads{0};
+  auto blocker = [&] {
+    if (blocker_loads.fetch_add(1) > 0) {
+      blocker_running.count_down();
+      unblock.wait();
+    }
+    return std::string("b");
+  };
+  cache.get_or_load<std::string>("block", ttl, blocker);
+  cache.get_or_load<std::string>("k", ttl, [] { return std::string("loaded"); });
+  make_stale();
+  cache.get_or_load<std::string>("block", ttl, blocker);  // its refresh holds the thread
+  blocker_running.wait();
+  const std::string stale =
+      cache.get_or_load<std::string>("k", ttl, [] { return std::string("reloaded"); });
+  cache.set<std::string>("k", "set", ttl);
+  unblock.count_down();
+  EXPECT_EQ(stale, "loaded");  // and a refresh queued
+  ASSERT_TRUE(eventually([&] {
+    const Stats s = cache.stats();
+    return s.refreshes_ok + s.refreshes_skipped == 2;
+  }));
+  EXPECT_EQ(cache.stats().refreshes_skipped, 1u);
+  EXPECT_EQ(cache.get<std::string>("k"), "set");
+}
+
+TEST(RefreshWithoutRedisTest, ARefreshQueuedBeforeASetDoesNotReplaceIt) {
+  auto clock = std::make_shared<ManualClock>();
+  Options o;
+  o.early_refresh_ratio = 0.5;
+  o.refresh_threads = 1;
+  o.clock = clock;
+  Cache cache(o);
+  expect_a_queued_refresh_not_to_undo_a_set(cache, 10s, [&] { clock->advance(6s); });
+}
+
+// With Redis, and a stale-after time under a second: Redis holds it in whole
+// seconds, so the refresh cannot tell the set()'s value from a stale one.
+TEST_F(RefreshTest, ARefreshQueuedBeforeASetDoesNotReplaceItInRedis) {
+  Options o = options();
+  o.refresh_threads = 1;
+  Cache cache(o);
+  expect_a_queued_refresh_not_to_undo_a_set(cache, 1s, [] { std::this_thread::sleep_for(600ms); });
+  RedisCli cli(server_);
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "set");
 }
 
 TEST_F(RefreshTest, CloseWaitsForRunningRefreshes) {
