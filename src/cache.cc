@@ -83,7 +83,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
   auto joined = m.flights_.join(key, ops);
   if (!joined.leader) {
     metrics::bump(m.counters_.shared_loads);
-    detail::erased_value v = m.flights_.wait(joined.call);  // rethrows the leader's exception
+    detail::erased_value v = m.wait_for_leader(key, ops, joined.call);
     if (v) return {std::move(v), false};
     // A batch leader whose loader did not find the key: load it ourselves,
     // alone (joining again could wait behind batch after batch).

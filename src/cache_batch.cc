@@ -118,7 +118,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     }
     throw;
   }
-  for (auto& [i, call] : waiting) out[i] = m.flights_.wait(call);  // rethrows a leader's exception
+  for (auto& [i, call] : waiting) out[i] = m.wait_for_leader(keys[i], ops, call);
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t first = first_index.at(keys[i]);
     if (first != i) out[i] = out[first];

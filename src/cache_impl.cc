@@ -190,6 +190,19 @@ detail::erased_value Cache::Impl::stale_on_error(std::string_view key, std::uint
   return v;
 }
 
+detail::erased_value Cache::Impl::wait_for_leader(
+    std::string_view key, const detail::TypeOps* ops,
+    const std::shared_ptr<load::SingleFlight::Call>& call) {
+  try {
+    return flights_.wait(call);
+  } catch (const load::LoadCycleError&) {
+    throw;
+  } catch (...) {
+    if (auto stale = stale_on_error(key, l1::L1Cache::hash(key), ops)) return stale;
+    throw;
+  }
+}
+
 std::string_view Cache::Impl::encoded(const detail::erased_value& value, const detail::TypeOps* ops,
                                       std::string* storage) {
   if (ops->bytes_of != nullptr) return ops->bytes_of(value.get());

@@ -62,6 +62,12 @@ class Cache::Impl {
   // Stale-if-error: an expired L1 value within the grace period, or null.
   detail::erased_value stale_on_error(std::string_view key, std::uint64_t hash,
                                       const detail::TypeOps* ops);
+  // A follower's wait for the key's leader: its value (null: load it
+  // yourself), or, when its load failed, the stale-if-error value or its
+  // exception (a leading caller applies stale-if-error itself; a background
+  // refresh does not, so its followers do). Throws LoadCycleError as wait().
+  detail::erased_value wait_for_leader(std::string_view key, const detail::TypeOps* ops,
+                                       const std::shared_ptr<load::SingleFlight::Call>& call);
   l1::InsertRequest insert_request(std::string_view key, const detail::erased_value& value,
                                    const detail::TypeOps* ops, std::size_t payload_bytes,
                                    const Deadlines& d) const;

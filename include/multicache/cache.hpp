@@ -105,7 +105,9 @@ class Cache {
   // keys it leaves out are absent from the result and not cached. Single-flight
   // per key holds across batch and single calls. Stale entries are returned
   // but not refreshed by a batch call. batch_loader's exception reaches the
-  // caller (and every caller waiting on one of its keys).
+  // caller, and every caller waiting on one of its keys unless stale_if_error
+  // has an expired value for that key; a key this call waits for while
+  // another call or a refresh loads it is answered likewise.
   template <cacheable T, class BatchLoader>
   std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,
                                                       std::chrono::milliseconds ttl,

@@ -14,7 +14,7 @@ detail::erased_value SingleFlight::wait(const std::shared_ptr<Call>& call) {
   {
     util::MutexLock lock(waits_mu_);
     if (closes_cycle(*call, self)) {
-      throw std::logic_error(
+      throw LoadCycleError(
           "multicache: loaders on different threads wait for each other's keys (a cycle of "
           "loads; this one would wait forever)");
     }

@@ -20,6 +20,7 @@
 #include <array>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -30,6 +31,12 @@
 #include "util/mutex.h"
 
 namespace multicache::load {
+
+// What wait() throws instead of closing a cycle of loads.
+class LoadCycleError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
 
 class SingleFlight {
  public:
@@ -59,7 +66,7 @@ class SingleFlight {
   // A call led alone, visible to nobody (finish() still must be called).
   static Joined lead_privately(const detail::TypeOps* ops);
   // Follower: blocks until the call's leader finishes; returns its value or
-  // rethrows its exception. Throws std::logic_error instead of waiting when
+  // rethrows its exception. Throws LoadCycleError instead of waiting when
   // the call's leader (through the calls its thread waits for, and so on)
   // waits for a call this thread leads.
   detail::erased_value wait(const std::shared_ptr<Call>& call);

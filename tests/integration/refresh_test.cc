@@ -6,6 +6,7 @@
 #include <functional>
 #include <latch>
 #include <thread>
+#include <unordered_map>
 
 #include "integration/test_types.h"
 
@@ -198,6 +199,55 @@ TEST_F(RefreshTest, ARefreshQueuedBeforeASetDoesNotReplaceItInRedis) {
   std::string raw;
   ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
   EXPECT_EQ(raw.substr(9), "set");
+}
+
+// A caller whose key expired while its background refresh ran waits for that
+// refresh; when it fails, the caller gets the stale_if_error value, as from a
+// load it led itself, not the refresh's exception. Single and batch calls.
+TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorValue) {
+  for (const bool batch : {false, true}) {
+    auto clock = std::make_shared<ManualClock>();
+    Options o;
+    o.early_refresh_ratio = 0.5;
+    o.stale_if_error = 10s;
+    o.clock = clock;
+    Cache cache(o);
+    cache.get_or_load<std::string>("k", 10s, [] { return std::string("v1"); });
+    clock->advance(6s);  // stale
+    std::latch refresh_running(1), unblock(1);
+    EXPECT_EQ(cache.get_or_load<std::string>("k", 10s,
+                                             [&]() -> std::string {
+                                               refresh_running.count_down();
+                                               unblock.wait();
+                                               throw std::runtime_error("database down");
+                                             }),
+              "v1");
+    refresh_running.wait();
+    clock->advance(5s);  // expired while the refresh runs
+    std::string got;
+    std::thread caller([&] {
+      try {
+        if (batch) {
+          auto m = cache.get_or_load_many<std::string>({"k"}, 10s, [](const auto& keys) {
+            std::unordered_map<std::string, std::string> out;
+            for (const auto& key : keys) out[key] = "batch loaded";
+            return out;
+          });
+          got = m.count("k") != 0 ? m.at("k") : "absent";
+        } else {
+          got = cache.get_or_load<std::string>("k", 10s, [] { return std::string("loaded"); });
+        }
+      } catch (const std::exception& e) {
+        got = std::string("threw: ") + e.what();
+      }
+    });
+    const bool joined = eventually([&] { return cache.stats().shared_loads == 1; });
+    unblock.count_down();
+    caller.join();
+    ASSERT_TRUE(joined) << batch;
+    EXPECT_EQ(got, "v1") << batch;
+    EXPECT_EQ(cache.stats().stale_served_on_error, 1u) << batch;
+  }
 }
 
 TEST_F(RefreshTest, CloseWaitsForRunningRefreshes) {
