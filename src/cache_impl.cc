@@ -129,7 +129,12 @@ Cache::Impl::Impl(Options options)
   }
 }
 
-Cache::Impl::~Impl() { close(); }
+Cache::Impl::~Impl() {
+  close();
+  // A close() on a refresh thread (from its loader) could not wait for that
+  // refresh: it is waited for here, before the members it uses go.
+  executor_.shutdown();
+}
 
 void Cache::Impl::close() {
   util::MutexLock lock(close_mu_);

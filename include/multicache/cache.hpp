@@ -20,13 +20,17 @@
 //   - a loader that asks for the key it is loading (get_or_load and friends,
 //     directly or through other keys' loaders, on its own thread) gets
 //     std::logic_error from that call instead of waiting for itself forever
-//     (a cycle through loaders on other threads still deadlocks);
+//     (loaders on different threads waiting for each other's keys: the wait
+//     that would close the cycle throws std::logic_error);
 //   - set() and remove() throw RedisError when the Redis write failed (the
 //     local L1 copy is dropped first, so this instance never serves the old value);
 //   - a ttl <= 0 throws std::invalid_argument("ttl ..."), and a key longer
 //     than Cache::max_key_bytes std::invalid_argument("key ...").
 // Ownership: the Cache owns its threads (one event loop, refresh workers) and
-// connections; close() or the destructor stops and joins them.
+// connections; close() or the destructor stops and joins them. A refresh
+// loader may close() the cache or hold the last reference to it: that refresh
+// is not waited for from inside itself (the destructor of a Cache left with a
+// closed, still-running refresh waits for it).
 #pragma once
 
 #include <chrono>

@@ -4,51 +4,63 @@ namespace multicache::load {
 
 Executor::Executor(int threads, std::size_t queue_limit) : queue_limit_(queue_limit) {
   workers_.reserve(static_cast<std::size_t>(threads));
-  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  for (int i = 0; i < threads; ++i) {
+    workers_.emplace_back([state = state_] { work(*state); });
+  }
 }
 
-Executor::~Executor() { shutdown(); }
+Executor::~Executor() {
+  shutdown();
+  // Left joinable by shutdown(): this very thread, a worker whose task is
+  // destroying the executor. It goes on alone, on the state it co-owns.
+  for (auto& w : workers_) {
+    if (w.joinable()) w.detach();
+  }
+}
 
 bool Executor::try_submit(std::function<void()> task) {
   {
-    util::MutexLock lock(mu_);
-    if (stopping_ || queue_.size() >= queue_limit_) return false;
-    queue_.push_back(std::move(task));
+    util::MutexLock lock(state_->mu);
+    if (state_->stopping || state_->queue.size() >= queue_limit_) return false;
+    state_->queue.push_back(std::move(task));
   }
-  cv_.notify_one();
+  state_->cv.notify_one();
   return true;
 }
 
 std::size_t Executor::queued() {
-  util::MutexLock lock(mu_);
-  return queue_.size();
+  util::MutexLock lock(state_->mu);
+  return state_->queue.size();
 }
 
 std::size_t Executor::shutdown() {
   std::deque<std::function<void()>> dropped;
   {
-    util::MutexLock lock(mu_);
-    stopping_ = true;
-    dropped.swap(queue_);
+    util::MutexLock lock(state_->mu);
+    state_->stopping = true;
+    dropped.swap(state_->queue);
   }
-  cv_.notify_all();
+  state_->cv.notify_all();
+  const std::thread::id self = std::this_thread::get_id();
   for (auto& w : workers_) {
-    if (w.joinable()) w.join();
+    if (w.joinable() && w.get_id() != self) w.join();  // never itself: it would deadlock
   }
   return dropped.size();
 }
 
-void Executor::work() {
+void Executor::work(State& state) {
   for (;;) {
     std::function<void()> task;
     {
-      util::MutexLock lock(mu_);
-      cv_.wait(mu_, [&]() MC_REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      util::MutexLock lock(state.mu);
+      state.cv.wait(state.mu,
+                    [&]() MC_REQUIRES(state.mu) { return state.stopping || !state.queue.empty(); });
+      if (state.stopping) return;
+      task = std::move(state.queue.front());
+      state.queue.pop_front();
     }
     task();
+    // The task dies here, before the next lock: it may own the executor.
   }
 }
 

@@ -5,13 +5,22 @@
 // shutdown() stops intake, discards queued tasks (returning how many), and
 // waits for the running ones to finish. Tasks must not throw.
 //
-// Thread-safety: all members thread-safe; shutdown() must not be called from
-// a worker.
+// A task may shut down or destroy its own executor (a refresh loader that
+// closes its cache, or holds the last reference to it): shutdown() called on
+// a worker waits for every other worker but not for itself (a later
+// shutdown() from another thread does), and the destructor on a worker
+// detaches that worker, which then touches only the state the workers share.
+//
+// Thread-safety: all members thread-safe. The queue and the stop flag live in
+// a State that the workers co-own, guarded by State::mu; workers_ is written
+// only by the constructor and by shutdown() (join/detach), which callers do
+// not run concurrently (Cache::Impl serializes close()).
 #pragma once
 
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -22,7 +31,7 @@ namespace multicache::load {
 class Executor {
  public:
   Executor(int threads, std::size_t queue_limit);
-  ~Executor();  // shutdown()
+  ~Executor();  // shutdown(); detaches the calling worker, if it is one
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
@@ -33,14 +42,18 @@ class Executor {
   int threads() const { return static_cast<int>(workers_.size()); }
 
  private:
-  void work();
+  struct State {
+    util::Mutex mu;
+    util::CondVar cv;
+    std::deque<std::function<void()>> queue MC_GUARDED_BY(mu);
+    bool stopping MC_GUARDED_BY(mu) = false;
+  };
+  // Runs tasks until stopping; touches nothing but *state.
+  static void work(State& state);
 
   const std::size_t queue_limit_;
+  const std::shared_ptr<State> state_ = std::make_shared<State>();
   std::vector<std::thread> workers_;
-  util::Mutex mu_;
-  util::CondVar cv_;
-  std::deque<std::function<void()>> queue_ MC_GUARDED_BY(mu_);
-  bool stopping_ MC_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace multicache::load

@@ -250,6 +250,64 @@ TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorVa
   }
 }
 
+// A refresh loader that owns the last reference to its cache destroys the
+// cache on the refresh thread when the refresh ends: no self-join abort.
+TEST_F(RefreshTest, ARefreshLoaderMayHoldTheLastReferenceToItsCache) {
+  auto cache = std::make_shared<Cache>(options());
+  std::weak_ptr<Cache> weak = cache;
+  cache->get_or_load<std::string>("k", 1s, [] { return std::string("v1"); });
+  std::this_thread::sleep_for(600ms);
+  std::latch running(1), release(1);
+  EXPECT_EQ(cache->get_or_load<std::string>("k", 1s,
+                                            [&running, &release, owner = cache] {
+                                              running.count_down();
+                                              release.wait();
+                                              return std::string("v2");
+                                            }),
+            "v1");
+  running.wait();
+  cache.reset();
+  release.count_down();
+  EXPECT_TRUE(eventually([&] { return weak.expired(); }));
+  RedisCli cli(server_);  // the refresh completed before the cache went
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v2");
+}
+
+// close() from a refresh loader shuts the cache down (it cannot wait for
+// its own refresh); the destructor, on another thread, waits for it.
+TEST_F(RefreshTest, ARefreshLoaderMayCloseItsCache) {
+  std::atomic<bool> finished{false};
+  std::string close_error = "not called";
+  {
+    Cache cache(options());
+    cache.get_or_load<std::string>("k", 1s, [] { return std::string("v1"); });
+    std::this_thread::sleep_for(600ms);
+    std::latch closed(1);
+    cache.get_or_load<std::string>("k", 1s, [&] {
+      try {
+        cache.close();
+        close_error.clear();
+      } catch (const std::exception& e) {
+        close_error = e.what();
+      }
+      closed.count_down();
+      std::this_thread::sleep_for(100ms);
+      finished = true;
+      return std::string("v2");
+    });
+    closed.wait();
+    // Closed for good: a write now touches L1 only.
+    cache.set<std::string>("after", "x", 10s);
+  }  // the destructor waits for the refresh still running
+  EXPECT_EQ(close_error, "");
+  EXPECT_TRUE(finished.load());
+  RedisCli cli(server_);
+  std::string raw;
+  EXPECT_FALSE(cli.get(prefix_ + "after", &raw));
+}
+
 TEST_F(RefreshTest, CloseWaitsForRunningRefreshes) {
   std::latch entered(1);
   std::atomic<bool> finished{false};

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -157,6 +159,50 @@ TEST(Executor, DestructorDiscardsQueuedTasks) {
   }
   EXPECT_EQ(ran.load() % 100, 1);
   EXPECT_LE(ran.load() / 100, 3);
+}
+
+// A task that owns the last reference to its executor destroys it when the
+// task is dropped, on the worker itself: no self-join (which would abort),
+// and the other worker is joined.
+TEST(Executor, ATaskMayHoldTheLastReferenceToItsExecutor) {
+  auto ex = std::make_shared<Executor>(2, 8);
+  std::weak_ptr<Executor> weak = ex;
+  Gate gate;
+  ASSERT_TRUE(ex->try_submit([&gate, owner = ex] { gate.run(); }));
+  gate.wait_started(1);
+  ex.reset();  // the task's copy is the last one
+  gate.open();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!weak.expired() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(weak.expired());
+}
+
+// shutdown() from a task waits for the other workers, not for its own; a
+// later shutdown() (here the destructor's) from another thread waits for it.
+TEST(Executor, ATaskMayShutItsExecutorDown) {
+  std::atomic<bool> first_done{false}, own_done{false};
+  std::atomic<std::size_t> discarded{99};
+  {
+    Executor ex(2, 8);
+    Gate gate;
+    ASSERT_TRUE(ex.try_submit([&] {
+      gate.run();
+      first_done = true;
+    }));
+    gate.wait_started(1);
+    ASSERT_TRUE(ex.try_submit([&] {
+      gate.open();
+      discarded = ex.shutdown();
+      EXPECT_TRUE(first_done.load());  // the other worker was joined
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      own_done = true;
+    }));
+    while (discarded.load() == 99) std::this_thread::yield();
+  }  // the destructor waits for the task that called shutdown()
+  EXPECT_TRUE(own_done.load());
+  EXPECT_EQ(discarded.load(), 0u);
 }
 
 }  // namespace
