@@ -73,21 +73,41 @@ err=$(expect_exit 1 --redis "redis://:secret@127.0.0.1:1" --duration 1)
 grep -q "redis://\*\*\*@127.0.0.1:1 is not reachable" <<<"$err" || fail "unreachable: $err"
 if grep -q secret <<<"$err"; then fail "the password is in the message: $err"; fi
 
-# Ctrl-C: the report of what ran, exit 130, the server stopped.
-"$bench" --keys 1000 --duration 120 --loader-us 0 --json >"$work/out.json" 2>"$work/err" &
-pid=$!
-for _ in $(seq 1 100); do
-  [ -n "$(our_servers)" ] && break
+# Starts a long run in the background (pid in $pid) and waits for its server.
+start_run() {
+  "$bench" --keys 1000 --duration 120 --loader-us 0 --json >"$work/out.json" 2>"$work/err" &
+  pid=$!
+  for _ in $(seq 1 100); do
+    [ -n "$(our_servers)" ] && break
+    sleep 0.1
+  done
+  [ -n "$(our_servers)" ] || fail "$1: no server started ($(cat "$work/err"))"
+  sleep 1
+}
+
+# Ctrl-C (and a closed terminal, SIGHUP): the report of what ran, exit 128 +
+# the signal, the server stopped.
+for sig in INT:130 HUP:129; do
+  start_run "SIG${sig%:*}"
+  kill "-${sig%:*}" "$pid"
+  wait "$pid"
+  rc=$?
+  [ "$rc" -eq "${sig#*:}" ] || fail "SIG${sig%:*}: exit $rc, want ${sig#*:} ($(cat "$work/err"))"
+  grep -q '"ops_per_s":[1-9]' "$work/out.json" || fail "SIG${sig%:*}: no report: $(cat "$work/out.json")"
+  nothing_left "SIG${sig%:*}"
+done
+
+# Killed outright (SIGKILL, or a second Ctrl-C): no cleanup runs, but the
+# server dies with it (its directory stays behind).
+start_run "SIGKILL"
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+for _ in $(seq 1 50); do
+  [ -z "$(our_servers)" ] && break
   sleep 0.1
 done
-[ -n "$(our_servers)" ] || fail "SIGINT: no server started ($(cat "$work/err"))"
-sleep 1
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-[ "$rc" -eq 130 ] || fail "SIGINT: exit $rc, want 130 ($(cat "$work/err"))"
-grep -q '"ops_per_s":[1-9]' "$work/out.json" || fail "SIGINT: no report: $(cat "$work/out.json")"
-nothing_left "SIGINT"
+[ -z "$(our_servers)" ] || fail "SIGKILL: a redis-server outlived multicache-bench"
+rm -rf "${work:?}"/multicache-redis-* 2>/dev/null
 
 # --reads: the fraction asked for, over each thread's operations (it used to
 # be rounded to 1 - 1/n: 0.3 ran writes only, 0.6 ran 2/3 reads).

@@ -47,8 +47,9 @@ using steady = std::chrono::steady_clock;
 // How often the main thread looks for a signal while the run goes on.
 constexpr auto k_poll = std::chrono::milliseconds(50);
 
-// The signal (SIGINT or SIGTERM) that asked the run to stop; 0: none. A
-// second one ends the process at once (SA_RESETHAND).
+// The signal (SIGINT, SIGTERM or SIGHUP) that asked the run to stop; 0: none.
+// A second one ends the process at once (SA_RESETHAND); the throwaway
+// redis-server then dies with it (RedisServer sets PR_SET_PDEATHSIG).
 volatile std::sig_atomic_t g_signal = 0;
 
 void on_signal(int sig) { g_signal = sig; }
@@ -60,6 +61,7 @@ void stop_on_signals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // a closed terminal
 }
 
 // Log-linear latency histogram: 8 buckets per power of two of nanoseconds.

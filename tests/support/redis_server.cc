@@ -1,9 +1,12 @@
 #include "support/redis_server.h"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -167,9 +170,18 @@ void RedisServer::start() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The server dies with the process that started it (a crashed test, a
+  // multicache-bench killed by a second Ctrl-C): PR_SET_PDEATHSIG, which
+  // fires when the forking *thread* ends, so only from the main thread.
+  const pid_t parent = getpid();
+  const bool main_thread = static_cast<long>(parent) == syscall(SYS_gettid);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    if (main_thread && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)) _exit(127);
+    // Nothing on our stdout: an orphan would hold the pipe of whoever reads it.
+    const int null_fd = open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) dup2(null_fd, STDOUT_FILENO);
     execv(argv[0], argv.data());
     _exit(127);
   }
