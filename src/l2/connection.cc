@@ -136,10 +136,8 @@ void Connection::handshake() {
   }
   if (ep.db != 0) cmds.push_back(format_command({"SELECT", std::to_string(ep.db)}));
   if (settings_.require_primary) cmds.push_back(format_command({"ROLE"}));
-  if (cmds.empty()) {
-    become_ready();
-    return;
-  }
+  // Nothing to say: PING, so that ready means the server answers commands.
+  if (cmds.empty()) cmds.push_back(format_command({"PING"}));
   auto remaining = std::make_shared<std::size_t>(cmds.size());
   for (std::size_t i = 0; i < cmds.size(); ++i) {
     const std::string& cmd = cmds[i];
@@ -184,15 +182,15 @@ void Connection::fail_soon(std::string why) {
 void Connection::become_ready() {
   connect_timer_.cancel();
   state_ = state::ready;
-  backoff_ = std::chrono::milliseconds(0);
+  ready_since_us_ = now_us();
   if (ever_ready_) reconnects_.fetch_add(1, std::memory_order_relaxed);
-  if (failures_ != 0 && settings_.log) {
+  if (outage_logged_ && settings_.log) {
     settings_.log(false, "redis " + settings_.name + " " + settings_.endpoint.describe() +
                              (ever_ready_ ? ": connected again after " : ": connected after ") +
                              std::to_string(failures_) +
                              (failures_ == 1 ? " failure" : " failures"));
   }
-  failures_ = 0;
+  outage_logged_ = false;
   ever_ready_ = true;
   ready_.store(true, std::memory_order_release);
   if (on_ready_) on_ready_();
@@ -200,6 +198,10 @@ void Connection::become_ready() {
 
 void Connection::lost(std::string_view why, bool free_context) {
   const bool was_ready = ready_.exchange(false, std::memory_order_acq_rel);
+  if (was_ready && now_us() - ready_since_us_ >= k_stable_us) {  // a new outage
+    failures_ = 0;
+    backoff_ = std::chrono::milliseconds(0);
+  }
   connect_timer_.cancel();
   overdue_timer_.cancel();
   fail_timer_.cancel();
@@ -217,6 +219,7 @@ void Connection::lost(std::string_view why, bool free_context) {
     line += why;
     if (failures_ != 0) line += " (" + std::to_string(failures_ + 1) + " failures in a row)";
     settings_.log(true, line);
+    outage_logged_ = true;
   }
   if (!closing) ++failures_;
   if (on_lost_ && !closing) on_lost_(was_ready);

@@ -1,10 +1,15 @@
 // l2/connection.h — one self-healing hiredis async connection.
 //
-// States: disconnected → connecting → handshaking (AUTH, SELECT) → ready.
+// States: disconnected → connecting → handshaking (AUTH, SELECT, ROLE, or
+// else PING: a server that accepts and then refuses, at maxclients or
+// without AUTH, fails the attempt) → ready.
 // Any failure (connect error or timeout, handshake error, server close, a
 // reply overdue by more than the command timeout) frees the hiredis context,
 // which fails every pending callback with a null reply, and schedules a
-// reconnect with exponential backoff (50 ms doubling to 2 s, reset on ready).
+// reconnect with exponential backoff (50 ms doubling to 2 s). The backoff and
+// the failure count start over only once a connection stayed ready for
+// k_stable (a server that drops every connection at once, as one refusing
+// SUBSCRIBE, is retried every 2 s, not every 50 ms).
 // Freeing the context on an overdue reply is what keeps a late reply from
 // ever being read as the answer to a later command.
 //
@@ -121,6 +126,9 @@ class Connection {
   // last ready; loop thread. Only some of them are logged.
   std::uint64_t failures_ = 0;
   static constexpr std::uint64_t k_log_every_failures = 30;
+  bool outage_logged_ = false;  // a failure was logged since the last "connected" line
+  std::int64_t ready_since_us_ = 0;
+  static constexpr std::int64_t k_stable_us = 2'000'000;
   bool flush_queued_ = false;  // a flush waits in the loop's after_tasks
 };
 

@@ -111,6 +111,39 @@ TEST(Connection, AnOutageIsLoggedWhenItBeginsAndEnds) {
   for (const auto& [who, n] : recovered) EXPECT_EQ(n, 1) << who;
 }
 
+// A server that accepts connections and refuses them at once (maxclients
+// reached) is retried with a growing backoff, and logged once per
+// connection, not every 50 ms: "ready" means it answered PING.
+TEST(Connection, AServerRefusingAcceptedConnectionsIsRetriedWithBackoff) {
+  RedisServer server({.extra_args = {"--maxclients", "1"}});
+  Options o = options_for(server, unique_prefix());
+  std::mutex mu;
+  std::map<std::string, int> lines;  // per connection ("redis <name> <address>")
+  o.log = [&](log_level, std::string_view line) {
+    const auto colon = line.find(": ");
+    if (!line.starts_with("redis ") || colon == std::string_view::npos) return;
+    std::lock_guard lock(mu);
+    ++lines[std::string(line.substr(0, colon))];
+  };
+  RedisCli holder(server);  // the only client allowed
+  Cache cache(o);
+  std::this_thread::sleep_for(3s);  // at 50, 100, ... 1600 ms: about 7 attempts per connection
+  EXPECT_FALSE(cache.redis_connected());
+  const std::string info = holder.cmd({"INFO", "stats"}).str;
+  const auto at = info.find("rejected_connections:");
+  ASSERT_NE(at, std::string::npos);
+  const long rejected = std::stol(info.substr(at + 21));
+  EXPECT_GT(rejected, 0);
+  EXPECT_LT(rejected, 60);  // ~180 when every attempt counted as connected (50 ms apart)
+  {
+    std::lock_guard lock(mu);
+    EXPECT_GE(lines.size(), 2u);  // the command connections and the subscriber
+    for (const auto& [who, n] : lines) EXPECT_EQ(n, 1) << who;
+  }
+  holder.cmd({"CONFIG", "SET", "maxclients", "100"});  // room for everyone
+  EXPECT_TRUE(eventually([&] { return cache.redis_connected(); }, 10s));
+}
+
 TEST(Connection, AFrozenRedisCostsAtMostOneCommandTimeout) {
   RedisServer server;
   Options o = options_for(server, unique_prefix());
