@@ -44,7 +44,7 @@ struct Stats {
   std::uint64_t l1_evictions_invalidated = 0;  // dropped by remove/set/invalidation
   std::uint64_t l1_rejected_too_large = 0;     // values larger than the whole byte bound
   std::uint64_t l1_not_admitted = 0;  // tinylfu: window entries dropped as less popular than
-                                      // probation's victim (also counted as evictions)
+                                      // probation's victim (not in _size/_bytes)
 
   // Refresh.
   std::uint64_t refreshes_started = 0;

@@ -286,9 +286,11 @@ Entry* L1Cache::evict_one_locked(Shard& s, const Entry* keep, std::int64_t now_n
   const Eviction ev = s.policy.victim(now_ns, keep);
   Entry* v = ev.entry;
   if (v == nullptr) return nullptr;
-  if (ev.not_admitted) counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
+  // One reason per entry, so that the reasons add up to the entries that left.
   if (v->expires_at_ns <= now_ns) {
     counters_->evictions_expired.fetch_add(1, std::memory_order_relaxed);
+  } else if (ev.not_admitted) {
+    counters_->rejected_admission.fetch_add(1, std::memory_order_relaxed);
   } else if (over_items) {
     counters_->evictions_size.fetch_add(1, std::memory_order_relaxed);
   } else {

@@ -49,7 +49,8 @@ struct L1Counters {
   std::atomic<std::uint64_t> evictions_invalidated{0};
   std::atomic<std::uint64_t> rejected_too_large{0};
   // tinylfu: window candidates evicted because they were less popular than
-  // probation's victim (each also counts in evictions_size or _bytes).
+  // probation's victim (not counted in evictions_size or _bytes: every
+  // entry that leaves counts under exactly one reason).
   std::atomic<std::uint64_t> rejected_admission{0};
 };
 
