@@ -161,13 +161,14 @@ class Cache::Impl {
     } observe{this, t0};
     return loader();
   }
-  // Runs one L1 lookup, find(hash, now), counting it and timing one in 64.
+  // Runs one L1 lookup, find(hash, now), counting it and timing one in 64
+  // (the l1 histogram holds hits only: a miss goes on to Redis or the loader).
   template <class Find>
   l1::lookup_result counted_find(Find&& find, std::string_view key) {
     const bool timed = sample_l1();
     const std::int64_t t0 = timed ? mono_ns() : 0;
     const l1::lookup_result r = find(l1::L1Cache::hash(key), read_time());
-    if (timed) latencies_.l1.observe_ns(mono_ns() - t0);
+    if (timed && r != l1::lookup_result::miss) latencies_.l1.observe_ns(mono_ns() - t0);
     if (r == l1::lookup_result::miss) {
       counters_.l1_misses.add();
     } else {

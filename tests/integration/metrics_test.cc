@@ -49,6 +49,29 @@ class MetricsTest : public ::testing::Test {
   }
 };
 
+// The l1 latency histogram samples hits only (one in 64 per thread): a
+// thread's 640 misses add nothing to it, its next 640 hits add 10.
+TEST(MetricsWithoutRedisTest, TheL1LatencyHistogramTimesHitsOnly) {
+  Options o;
+  o.metrics = true;
+  o.metrics_prefix = "mc";
+  Cache cache(o);
+  std::thread([&] {
+    for (int i = 0; i < 640; ++i) {
+      cache.get_or_load<std::string>("k" + std::to_string(i), 60s, [] { return std::string("v"); });
+    }
+  }).join();
+  const std::string count = "mc_request_duration_seconds_count{layer=\"l1\"}";
+  EXPECT_EQ(value_of(cache.metrics_text(), count), 0);
+  std::thread([&] {
+    for (int i = 0; i < 640; ++i) {
+      cache.get_or_load<std::string>("k" + std::to_string(i), 60s, [] { return std::string("v"); });
+    }
+  }).join();
+  EXPECT_EQ(cache.stats().l1_hits, 640u);
+  EXPECT_EQ(value_of(cache.metrics_text(), count), 10);
+}
+
 TEST_F(MetricsTest, CountersMatchAScriptedSequenceExactly) {
   Cache a(options());
   Cache b(options());
