@@ -100,14 +100,26 @@ done
 # Killed outright (SIGKILL, or a second Ctrl-C): no cleanup runs, but the
 # server dies with it (its directory stays behind).
 start_run "SIGKILL"
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null
+{
+  kill -KILL "$pid"
+  wait "$pid"
+} 2>/dev/null # no "Killed" line
 for _ in $(seq 1 50); do
   [ -z "$(our_servers)" ] && break
   sleep 0.1
 done
 [ -z "$(our_servers)" ] || fail "SIGKILL: a redis-server outlived multicache-bench"
 rm -rf "${work:?}"/multicache-redis-* 2>/dev/null
+
+# --simulate --json: one JSON object, a row per size, hit ratios per policy
+# (a trace of 4,000 requests over 2 keys: every policy hits all but 2).
+perl -e 'print pack("Q<", $_ % 2) for 0 .. 3999' >"$work/two.trace"
+out=$("$bench" --simulate --json --trace "$work/two.trace" 2>/dev/null) || fail "--simulate --json: exit $?"
+[[ "$out" == '{"rows":['*']}' ]] || fail "--simulate --json: not one object: $out"
+[ "$(grep -o '"l1_entries":[0-9]*' <<<"$out" | tr '\n' ' ')" = \
+  '"l1_entries":1000 "l1_entries":10000 "l1_entries":100000 ' ] || fail "--simulate --json: rows: $out"
+grep -o '"\(clock\|tinylfu\)":[0-9.]*' <<<"$out" | awk -F: '$2 != 99.95 { exit 1 }' ||
+  fail "--simulate --json: hit ratios: $out"
 
 # --reads: the fraction asked for, over each thread's operations (it used to
 # be rounded to 1 - 1/n: 0.3 ran writes only, 0.6 ran 2/3 reads).

@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <memory>
 #include <multicache/multicache.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -141,8 +142,8 @@ int simulate(const Config& cfg) {
     std::size_t distinct = 0;
     traces.emplace_back("trace " + cfg.trace_file,
                         multicache::tool::load_trace(cfg.trace_file, &distinct));
-    std::printf("%s: %zu requests, %zu distinct keys\n\n", cfg.trace_file.c_str(),
-                traces.back().second.size(), distinct);
+    std::fprintf(cfg.json ? stderr : stdout, "%s: %zu requests, %zu distinct keys\n\n",
+                 cfg.trace_file.c_str(), traces.back().second.size(), distinct);
   } else {
     traces.emplace_back("zipf " + std::to_string(cfg.zipf).substr(0, 4) + " over 1M keys",
                         multicache::bench::zipf_trace(n, cfg.zipf, length, 7));
@@ -161,13 +162,24 @@ int simulate(const Config& cfg) {
       {"clock (= lru)", multicache::l1::policy::clock},
       {"tinylfu (default)", multicache::l1::policy::tinylfu},
   };
-  std::printf("| trace | L1 entries |");
-  for (const auto& [name, p] : policies) std::printf(" %s |", name);
-  std::printf("\n|---|---|");
-  for (std::size_t i = 0; i < std::size(policies); ++i) std::printf("---|");
-  std::printf("\n");
+  // --json: {"rows":[{"trace":..., "l1_entries":N, "hit_pct":{"clock":..., "tinylfu":...}}]}
+  nlohmann::json rows = nlohmann::json::array();
+  if (!cfg.json) {
+    std::printf("| trace | L1 entries |");
+    for (const auto& [name, p] : policies) std::printf(" %s |", name);
+    std::printf("\n|---|---|");
+    for (std::size_t i = 0; i < std::size(policies); ++i) std::printf("---|");
+    std::printf("\n");
+  }
   auto row = [&](const std::string& name, const std::vector<std::uint32_t>& trace,
                  std::size_t size) {
+    if (cfg.json) {
+      nlohmann::json pct;
+      pct["clock"] = hit_ratio(trace, size, multicache::l1::policy::clock);
+      pct["tinylfu"] = hit_ratio(trace, size, multicache::l1::policy::tinylfu);
+      rows.push_back({{"trace", name}, {"l1_entries", size}, {"hit_pct", pct}});
+      return;
+    }
     std::printf("| %s | %zu |", name.c_str(), size);
     for (const auto& [policy_name, p] : policies)
       std::printf(" %.2f%% |", hit_ratio(trace, size, p));
@@ -184,6 +196,7 @@ int simulate(const Config& cfg) {
       loop[i] = static_cast<std::uint32_t>(i % (size + size / 5));
     row("loop over 1.2 x size", loop, size);
   }
+  if (cfg.json) std::printf("%s\n", nlohmann::json{{"rows", rows}}.dump().c_str());
   return 0;
 }
 
