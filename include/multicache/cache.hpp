@@ -123,12 +123,17 @@ class Cache {
 
   // Writes Redis (SET PXAT, clearing a "not found" marker) and then L1, and tells other
   // instances to drop their copy; L1 keeps it only if no invalidation arrived meanwhile.
-  // Throws RedisError if the Redis write failed; throws what Codec<T>::encode throws.
+  // Throws RedisError if the Redis write failed, or if only its PUBLISH did
+  // (an ACL without PUBLISH on the channel): then Redis holds the value but
+  // other instances were not told (their copies live until ttl or l1_ttl),
+  // and this instance drops its own. Throws what Codec<T>::encode throws.
   template <cacheable T>
   void set(std::string_view key, const T& value, std::chrono::milliseconds ttl);
 
   // Drops the key from L1 and Redis, and tells other instances to drop theirs.
-  // Throws RedisError if the Redis delete failed (or the breaker is open).
+  // Throws RedisError if the Redis delete failed (or the breaker is open), or
+  // if only its PUBLISH did (the key is gone from Redis; other instances
+  // were not told).
   void remove(std::string_view key);
 
   // Stops background work and closes connections. Idempotent. Afterwards reads

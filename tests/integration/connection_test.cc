@@ -41,6 +41,30 @@ TEST(Connection, WrongPasswordDegradesToTheLoader) {
   EXPECT_THROW(cache.remove("k"), RedisError);
 }
 
+// A user whose ACL forbids PUBLISH: set() and remove() reach Redis, but the
+// other instances cannot be told, so both throw RedisError (as documented),
+// and the writer keeps no copy of its own.
+TEST(Connection, AWriteWhosePublishIsRefusedThrowsButReachedRedis) {
+  RedisServer server;
+  RedisCli admin(server);
+  ASSERT_EQ(
+      admin.cmd({"ACL", "SETUSER", "nopub", "on", ">pw", "~*", "&*", "+@all", "-publish"}).str,
+      "OK");
+  const std::string prefix = unique_prefix();
+  Options o = options_for(server, prefix);
+  o.redis_url = "redis://nopub:pw@127.0.0.1:" + std::to_string(server.port());
+  Cache cache(o);
+  ASSERT_TRUE(cache.redis_connected());
+  EXPECT_THROW(cache.set<std::string>("k", "v", 60s), RedisError);
+  std::string raw;
+  ASSERT_TRUE(admin.get(prefix + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v");
+  EXPECT_EQ(cache.get<std::string>("k"), "v");  // read back from Redis:
+  EXPECT_EQ(cache.stats().l2_hits, 1u);         // the set() left no L1 copy
+  EXPECT_THROW(cache.remove("k"), RedisError);
+  EXPECT_FALSE(admin.get(prefix + "k", &raw));
+}
+
 TEST(Connection, UnixSocket) {
   RedisServer server({.unix_socket = true});
   const std::string prefix = unique_prefix();

@@ -165,18 +165,22 @@ TEST(Executor, DestructorDiscardsQueuedTasks) {
 // task is dropped, on the worker itself: no self-join (which would abort),
 // and the other worker is joined.
 TEST(Executor, ATaskMayHoldTheLastReferenceToItsExecutor) {
-  auto ex = std::make_shared<Executor>(2, 8);
-  std::weak_ptr<Executor> weak = ex;
   Gate gate;
+  std::atomic<bool> destroyed{false};  // set by the deleter, on the worker
+  std::shared_ptr<Executor> ex(new Executor(2, 8), [&destroyed](Executor* e) {
+    delete e;
+    destroyed.store(true, std::memory_order_release);
+  });
   ASSERT_TRUE(ex->try_submit([&gate, owner = ex] { gate.run(); }));
   gate.wait_started(1);
   ex.reset();  // the task's copy is the last one
   gate.open();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!weak.expired() && std::chrono::steady_clock::now() < deadline) {
+  while (!destroyed.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  EXPECT_TRUE(weak.expired());
+  EXPECT_TRUE(destroyed.load(std::memory_order_acquire));
 }
 
 // shutdown() from a task waits for the other workers, not for its own; a
