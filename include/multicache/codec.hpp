@@ -59,11 +59,15 @@ concept codable = requires(const T& value, std::string_view bytes) {
 
 // What a Cache can hold: a codable T, or std::optional<U> of a codable U
 // (an empty optional is cached as "not found", see Options::negative_ttl).
+// Copy-constructible, since a hit returns a copy (get_or_load returns T):
+// for a move-only object, cache a type that shares it (a struct holding a
+// std::shared_ptr<const U>, with a Codec); a move-only T is refused here,
+// not deep inside the library.
 template <class T>
-concept cacheable = codable<T> || requires {
+concept cacheable = std::copy_constructible<T> &&(codable<T> || requires {
   typename T::value_type;
   requires std::same_as<T, std::optional<typename T::value_type>>;
   requires codable<typename T::value_type>;
-};
+});
 
 }  // namespace multicache

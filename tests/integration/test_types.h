@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
 #include <multicache/multicache.hpp>
 #include <string>
 #include <vector>
@@ -40,6 +41,24 @@ struct multicache::Codec<multicache::test::Hooked> {
     return h.v.size();
   }
 };
+
+namespace multicache::test {
+
+// A move-only type with a codec is not cacheable (a hit returns a copy): the
+// concept says so, rather than a hard error inside the library.
+struct MoveOnly {
+  std::unique_ptr<int> p;
+};
+}  // namespace multicache::test
+template <>
+struct multicache::Codec<multicache::test::MoveOnly> {
+  static std::string encode(const test::MoveOnly&) { return {}; }
+  static test::MoveOnly decode(std::string_view) { return {}; }
+};
+static_assert(multicache::codable<multicache::test::MoveOnly>);
+static_assert(!multicache::cacheable<multicache::test::MoveOnly>);
+static_assert(multicache::cacheable<multicache::test::User>);
+static_assert(multicache::cacheable<std::optional<std::string>>);
 
 namespace multicache::test {
 
