@@ -77,6 +77,7 @@ Cache::Impl::Impl(Options options)
   };
   l2::ConnectionSettings sub = cs;  // the subscriber's connection
   l2::SentinelClient* sentinel = nullptr;
+  l2::ClusterClient* cluster = nullptr;
   std::string where;  // every node the URL names, for the message below
   for (const auto& node : spec.nodes) where += (where.empty() ? "" : ", ") + node.describe();
   switch (spec.mode) {
@@ -87,12 +88,13 @@ Cache::Impl::Impl(Options options)
           l2::ClientSettings{cs, opts_.pool_size, /*direct_size=*/opts_.pool_size});
       break;
     case l2::ServerSpec::kind::cluster: {
-      auto cluster = std::make_unique<l2::ClusterClient>(
+      auto c = std::make_unique<l2::ClusterClient>(
           l2::ClusterSettings{spec.nodes, cs, opts_.pool_size, std::chrono::milliseconds(5000)});
       // One subscriber anywhere hears every PUBLISH in the cluster; it moves
-      // to the next node when its node goes away.
-      sub.resolve = [c = cluster.get()] { return c->next_node(); };
-      client_ = std::move(cluster);
+      // to the next node when its node goes away or leaves the cluster.
+      sub.resolve = [c = c.get()] { return c->next_node(); };
+      cluster = c.get();
+      client_ = std::move(c);
       where = "the cluster at " + where;
       break;
     }
@@ -120,6 +122,9 @@ Cache::Impl::Impl(Options options)
       client_->loop(), sub, opts_.pubsub_channel,
       [this](std::string_view payload) { on_message(payload); }, [this] { on_subscribed(); });
   if (sentinel != nullptr) sentinel->on_switch([s = subscriber_.get()] { s->reset(); });
+  if (cluster != nullptr) {
+    cluster->on_subscriber_node_gone([s = subscriber_.get()] { s->reset(); });
+  }
   const bool up = client_->wait_connected(opts_.connect_timeout);
   const bool subscribed = subscriber_->wait_subscribed(opts_.connect_timeout);
   if (!up || !subscribed) {

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,6 +73,14 @@ class ClusterClient final : public CommandClient {
   // the known primaries (or the seeds) in turn, so a subscriber whose node
   // died moves to another.
   std::optional<Endpoint> next_node();
+  // fn runs (on the refresher thread; keep it quick) when the node next_node()
+  // last named answers CLUSTER SLOTS with no slots at all: it left the
+  // cluster (del-node resets it) but still runs, so a subscriber there would
+  // hear no more invalidations. Each refresh asks that node first.
+  void on_subscriber_node_gone(std::function<void()> fn) {
+    util::MutexLock lock(mu_);
+    on_subscriber_node_gone_ = std::move(fn);
+  }
   void request_refresh();
   std::uint64_t redirects() const override { return redirects_.load(std::memory_order_relaxed); }
   std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
@@ -93,6 +102,7 @@ class ClusterClient final : public CommandClient {
   void patch_slot(int slot, const Endpoint& node);
   void refresher_main();
   bool refresh_once();
+  void subscriber_gone();  // refresher thread
   Endpoint with_credentials(Endpoint ep) const;
   static std::string node_name(const Endpoint& ep);  // "host:port"
   static bool same_node(const Endpoint& a, const Endpoint& b);
@@ -105,6 +115,8 @@ class ClusterClient final : public CommandClient {
   std::map<std::string, std::shared_ptr<RedisClient>> nodes_ MC_GUARDED_BY(mu_);  // "host:port"
   std::size_t next_node_ MC_GUARDED_BY(mu_) = 1;  // after the first seed
   bool gave_first_seed_ MC_GUARDED_BY(mu_) = false;
+  std::optional<Endpoint> subscriber_node_ MC_GUARDED_BY(mu_);  // next_node()'s last answer
+  std::function<void()> on_subscriber_node_gone_ MC_GUARDED_BY(mu_);
   // When a redirect last named each node (see refresh_once).
   std::map<std::string, std::chrono::steady_clock::time_point> named_at_ MC_GUARDED_BY(mu_);
   // Node clients dropped from nodes_: stopped, freed in stop() after the loop.

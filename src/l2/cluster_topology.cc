@@ -113,11 +113,29 @@ std::optional<Endpoint> ClusterClient::next_node() {
   util::MutexLock lock(mu_);
   if (!gave_first_seed_) {  // the first seed first: where the user points it
     gave_first_seed_ = true;
-    return with_credentials(settings_.seeds.front());
+    subscriber_node_ = with_credentials(settings_.seeds.front());
+    return subscriber_node_;
   }
   const std::vector<Endpoint>& list = topo_ ? topo_->map.primaries : settings_.seeds;
   if (list.empty()) return std::nullopt;
-  return with_credentials(list[next_node_++ % list.size()]);
+  subscriber_node_ = with_credentials(list[next_node_++ % list.size()]);
+  return subscriber_node_;
+}
+
+void ClusterClient::subscriber_gone() {
+  std::function<void()> fn;
+  {
+    util::MutexLock lock(mu_);
+    if (!on_subscriber_node_gone_) return;  // nobody to move yet: ask again next time
+    subscriber_node_.reset();               // named again by the next next_node()
+    fn = on_subscriber_node_gone_;
+  }
+  if (settings_.connection.log) {
+    settings_.connection.log(true,
+                             "redis cluster: the subscriber's node serves no slot and knows no "
+                             "other node (it left the cluster); moving the subscriber");
+  }
+  if (fn) fn();
 }
 
 void ClusterClient::request_refresh() {
@@ -189,10 +207,21 @@ bool ClusterClient::refresh_once() {
   }
   candidates.insert(candidates.end(), unreachable.begin(), unreachable.end());
   candidates.insert(candidates.end(), settings_.seeds.begin(), settings_.seeds.end());
+  std::optional<Endpoint> subscriber_node;
+  {
+    util::MutexLock lock(mu_);
+    subscriber_node = subscriber_node_;
+  }
+  // The subscriber's node first: its answer also tells whether it is still
+  // in the cluster (a node that left knows no slot; an empty primary that
+  // is still a member lists everyone's).
+  if (subscriber_node) candidates.insert(candidates.begin(), *subscriber_node);
   std::string why;
-  for (const auto& node : candidates) {
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const Endpoint& node = candidates[i];
     std::optional<SlotMap> map =
         ask_slots(with_credentials(node), settings_.connection.connect_timeout, &why);
+    if (i == 0 && subscriber_node && map && map->primaries.empty()) subscriber_gone();
     if (!map || map->primaries.empty()) continue;
     std::vector<std::shared_ptr<RedisClient>> dropped;
     {

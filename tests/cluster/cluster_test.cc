@@ -273,6 +273,31 @@ TEST(Cluster, ReshardingOntoANewEmptyPrimary) {
   for (const int s : slots) EXPECT_EQ(cluster.owner_of(s), static_cast<int>(fresh));
 }
 
+// A subscriber whose node leaves the cluster but keeps running (what
+// `redis-cli --cluster del-node` does: every other node FORGETs it, then it is
+// CLUSTER RESET) moves to a node still in the cluster, where invalidations
+// reach it again. It used to stay, and serve its L1 copies for their TTL.
+TEST(Cluster, ASubscriberWhoseNodeLeavesTheClusterMoves) {
+  RedisCluster cluster;
+  const std::size_t leaving = cluster.add_empty_primary();
+  const std::string prefix = unique_prefix();
+  Cache a(cluster_options(cluster.url({leaving, 0}), prefix));  // subscribes on `leaving`
+  Cache b(cluster_options(cluster.url({1}), prefix));
+  ASSERT_TRUE(a.redis_connected());
+  ASSERT_TRUE(b.redis_connected());
+  const std::string channel = prefix + "sync";
+  ASSERT_EQ(cluster.cmd(leaving, {"PUBSUB", "NUMSUB", channel}).elements.at(1).integer, 1);
+  EXPECT_EQ(a.get_or_load<std::string>("k", 60s, [] { return std::string("old"); }), "old");
+  for (std::size_t i = 0; i < leaving; ++i) {
+    ASSERT_EQ(cluster.cmd(i, {"CLUSTER", "FORGET", cluster.node_id(leaving)}).str, "OK");
+  }
+  ASSERT_EQ(cluster.cmd(leaving, {"CLUSTER", "RESET", "SOFT"}).str, "OK");
+  b.set<std::string>("k", "new", 60s);
+  // Within a topology refresh (5 s) or so; the move clears a's L1.
+  EXPECT_TRUE(eventually([&] { return a.get<std::string>("k") == "new"; }, 20s));
+  EXPECT_EQ(cluster.cmd(leaving, {"PUBSUB", "NUMSUB", channel}).elements.at(1).integer, 0);
+}
+
 // One primary down (before the cluster notices): a batch over every slot
 // loses only that node's keys. Failing the whole pipeline when one node's
 // part failed sent every key of the batch to the loader (and wrote none back).
