@@ -112,6 +112,10 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
     } else {
       out.needs_refresh = again == l1::lookup_result::stale;
     }
+  } catch (const load::LoadCycleError&) {  // a bug to show, not an outage to hide
+    metrics::bump(m.counters_.load_errors);
+    m.flights_.finish(key, joined.call, nullptr, std::current_exception());
+    throw;
   } catch (...) {
     metrics::bump(m.counters_.load_errors);
     if (auto stale = m.stale_on_error(key, hash, ops)) {  // stale-if-error

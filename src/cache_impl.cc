@@ -142,10 +142,16 @@ Cache::Impl::~Impl() {
 }
 
 void Cache::Impl::close() {
+  closed_.store(true, std::memory_order_release);  // no new refresh, no Redis from here on
+  // Refreshes first, with no lock held: a close() from a refresh loader goes
+  // on while another close() waits for that refresh. That one waits for no
+  // refresh (another may be waiting for its key); every other close() waits
+  // for them all, so that on return nothing runs in the background.
+  metrics::bump(counters_.refreshes_skipped, executor_.shutdown(!executor_.on_worker()));
   util::MutexLock lock(close_mu_);
-  if (closed_.exchange(true)) return;
+  if (parts_closed_) return;
+  parts_closed_ = true;
   http_.reset();  // no scrape runs past close()
-  metrics::bump(counters_.refreshes_skipped, executor_.shutdown());
   if (subscriber_) subscriber_->shutdown();
   if (client_) client_->stop();
 }
@@ -266,12 +272,14 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
     // is fresh even by the earliest reading of its stale-after second (this
     // instance's own value, whose exact stale time has passed, is not).
     L2Value v = l2_read(key, ops, /*keep_raw=*/true);
-    if (!l1_.is_current(token, hash)) {
+    if (v.value && !l1_.is_current(token, hash)) {
       // A write of this key began (set() outdates tokens before its Redis
       // write) and what was just read may be its value, however stale its
       // whole-second stale-after looks: a reload must not overwrite it.
-      // Callers that joined get what Redis holds, or load it themselves.
+      // Callers that joined get it. (Nothing read: the reload goes on, as a
+      // load after a miss would; its L1 fill is refused by the token.)
       metrics::bump(counters_.refreshes_skipped);
+      l1_.release_refresh_claim(key, hash);  // the next stale read may try again
       flights_.finish(key, joined.call, std::move(v.value), nullptr);
       return;
     }

@@ -214,7 +214,8 @@ class Cache::Impl {
   // thread's affinity mask holds one CPU (set once, at construction).
   std::chrono::microseconds spin_in_effect_{0};
   std::atomic<bool> closed_{false};
-  util::Mutex close_mu_;  // serializes close()
+  util::Mutex close_mu_;                                // serializes closing the parts below
+  bool parts_closed_ MC_GUARDED_BY(close_mu_) = false;  // http_, subscriber_, client_
 };
 
 }  // namespace multicache

@@ -196,7 +196,10 @@ int simulate(const Config& cfg) {
       loop[i] = static_cast<std::uint32_t>(i % (size + size / 5));
     row("loop over 1.2 x size", loop, size);
   }
-  if (cfg.json) std::printf("%s\n", nlohmann::json{{"rows", rows}}.dump().c_str());
+  if (cfg.json)
+    std::printf("%s\n", nlohmann::json{{"rows", rows}}
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                            .c_str());
   return 0;
 }
 

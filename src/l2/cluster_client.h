@@ -76,7 +76,7 @@ class ClusterClient final : public CommandClient {
   // fn runs (on the refresher thread; keep it quick) when the node next_node()
   // last named answers CLUSTER SLOTS with no slots at all: it left the
   // cluster (del-node resets it) but still runs, so a subscriber there would
-  // hear no more invalidations. Each refresh asks that node first.
+  // hear no more invalidations. Asked after each successful refresh.
   void on_subscriber_node_gone(std::function<void()> fn) {
     util::MutexLock lock(mu_);
     on_subscriber_node_gone_ = std::move(fn);
@@ -102,7 +102,9 @@ class ClusterClient final : public CommandClient {
   void patch_slot(int slot, const Endpoint& node);
   void refresher_main();
   bool refresh_once();
-  void subscriber_gone();  // refresher thread
+  // Refresher thread, after a refresh: runs on_subscriber_node_gone_ if the
+  // subscriber's node left the cluster.
+  void check_subscriber_node();
   Endpoint with_credentials(Endpoint ep) const;
   static std::string node_name(const Endpoint& ep);  // "host:port"
   static bool same_node(const Endpoint& a, const Endpoint& b);

@@ -122,12 +122,27 @@ std::optional<Endpoint> ClusterClient::next_node() {
   return subscriber_node_;
 }
 
-void ClusterClient::subscriber_gone() {
-  std::function<void()> fn;
+void ClusterClient::check_subscriber_node() {
+  std::optional<Endpoint> node;
   {
     util::MutexLock lock(mu_);
     if (!on_subscriber_node_gone_) return;  // nobody to move yet: ask again next time
-    subscriber_node_.reset();               // named again by the next next_node()
+    node = subscriber_node_;
+  }
+  // After the map is in (a dead or frozen node delays nothing but this): a
+  // node that left the cluster knows no slot; an empty primary that is still
+  // a member lists everyone's. No answer: the subscriber's own connection
+  // fails and moves it.
+  std::string why;
+  const std::optional<SlotMap> map =
+      node ? ask_slots(with_credentials(*node), settings_.connection.connect_timeout, &why)
+           : std::nullopt;
+  if (!map || !map->primaries.empty()) return;
+  std::function<void()> fn;
+  {
+    util::MutexLock lock(mu_);
+    if (!subscriber_node_ || !same_node(*subscriber_node_, *node)) return;  // moved meanwhile
+    subscriber_node_.reset();  // named again by the next next_node()
     fn = on_subscriber_node_gone_;
   }
   if (settings_.connection.log) {
@@ -207,21 +222,10 @@ bool ClusterClient::refresh_once() {
   }
   candidates.insert(candidates.end(), unreachable.begin(), unreachable.end());
   candidates.insert(candidates.end(), settings_.seeds.begin(), settings_.seeds.end());
-  std::optional<Endpoint> subscriber_node;
-  {
-    util::MutexLock lock(mu_);
-    subscriber_node = subscriber_node_;
-  }
-  // The subscriber's node first: its answer also tells whether it is still
-  // in the cluster (a node that left knows no slot; an empty primary that
-  // is still a member lists everyone's).
-  if (subscriber_node) candidates.insert(candidates.begin(), *subscriber_node);
   std::string why;
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    const Endpoint& node = candidates[i];
+  for (const auto& node : candidates) {
     std::optional<SlotMap> map =
         ask_slots(with_credentials(node), settings_.connection.connect_timeout, &why);
-    if (i == 0 && subscriber_node && map && map->primaries.empty()) subscriber_gone();
     if (!map || map->primaries.empty()) continue;
     std::vector<std::shared_ptr<RedisClient>> dropped;
     {
@@ -262,6 +266,7 @@ bool ClusterClient::refresh_once() {
     refreshes_.fetch_add(1, std::memory_order_relaxed);
     first_refresh_done_.store(true);
     refresh_failing_ = false;
+    check_subscriber_node();
     return true;
   }
   first_refresh_done_.store(true);

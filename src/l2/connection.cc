@@ -136,19 +136,31 @@ void Connection::handshake() {
   }
   if (ep.db != 0) cmds.push_back(format_command({"SELECT", std::to_string(ep.db)}));
   if (settings_.require_primary) cmds.push_back(format_command({"ROLE"}));
-  // Nothing to say: PING, so that ready means the server answers commands.
-  if (cmds.empty()) cmds.push_back(format_command({"PING"}));
+  // Nothing to say: PING, so that a server refusing this client (maxclients,
+  // a password it wants) fails the attempt. Any other error (PING renamed or
+  // denied by an ACL, LOADING) still means the server talks to us.
+  const bool ping = cmds.empty();
+  if (ping) cmds.push_back(format_command({"PING"}));
   auto remaining = std::make_shared<std::size_t>(cmds.size());
   for (std::size_t i = 0; i < cmds.size(); ++i) {
     const std::string& cmd = cmds[i];
     const bool is_role = settings_.require_primary && i + 1 == cmds.size();
     auto* p = new Pending{this, nullptr, false};
-    p->fn = [this, remaining, is_role, ac = ac_](const redisReply* r) {
+    p->fn = [this, remaining, is_role, ping, ac = ac_](const redisReply* r) {
       if (ac_ != ac || state_ != state::handshaking) return;
       // ROLE is an @admin command: a user without that right cannot check;
       // READONLY replies (SentinelClient) still catch a demoted primary.
       const bool role_refused = is_role && r != nullptr && r->type == REDIS_REPLY_ERROR &&
                                 std::string_view(r->str, r->len).starts_with("NOPERM");
+      const bool ping_answered =
+          ping && r != nullptr &&
+          (r->type != REDIS_REPLY_ERROR ||
+           !(std::string_view(r->str, r->len).starts_with("NOAUTH") ||
+             std::string_view(r->str, r->len).starts_with("ERR max number of clients")));
+      if (ping_answered) {
+        if (--*remaining == 0) become_ready();
+        return;
+      }
       if (!role_refused && (r == nullptr || r->type == REDIS_REPLY_ERROR)) {
         std::string why = r != nullptr ? std::string(r->str, r->len) : "connection lost";
         fail_soon("handshake failed: " + why);  // inside a hiredis callback: not here

@@ -2,7 +2,7 @@
 //
 // States: disconnected → connecting → handshaking (AUTH, SELECT, ROLE, or
 // else PING: a server that accepts and then refuses, at maxclients or
-// without AUTH, fails the attempt) → ready.
+// without AUTH, fails the attempt; other errors to PING do not) → ready.
 // Any failure (connect error or timeout, handshake error, server close, a
 // reply overdue by more than the command timeout) frees the hiredis context,
 // which fails every pending callback with a null reply, and schedules a

@@ -2,6 +2,11 @@
 
 namespace multicache::load {
 
+namespace {
+// The State of the executor whose worker this thread is, if any.
+thread_local const void* t_worker_of = nullptr;
+}  // namespace
+
 Executor::Executor(int threads, std::size_t queue_limit) : queue_limit_(queue_limit) {
   workers_.reserve(static_cast<std::size_t>(threads));
   for (int i = 0; i < threads; ++i) {
@@ -13,10 +18,13 @@ Executor::~Executor() {
   shutdown();
   // Left joinable by shutdown(): this very thread, a worker whose task is
   // destroying the executor. It goes on alone, on the state it co-owns.
+  util::MutexLock lock(join_mu_);
   for (auto& w : workers_) {
     if (w.joinable()) w.detach();
   }
 }
+
+bool Executor::on_worker() const { return t_worker_of == state_.get(); }
 
 bool Executor::try_submit(std::function<void()> task) {
   {
@@ -33,7 +41,7 @@ std::size_t Executor::queued() {
   return state_->queue.size();
 }
 
-std::size_t Executor::shutdown() {
+std::size_t Executor::shutdown(bool wait) {
   std::deque<std::function<void()>> dropped;
   {
     util::MutexLock lock(state_->mu);
@@ -41,7 +49,9 @@ std::size_t Executor::shutdown() {
     dropped.swap(state_->queue);
   }
   state_->cv.notify_all();
+  if (!wait) return dropped.size();
   const std::thread::id self = std::this_thread::get_id();
+  util::MutexLock lock(join_mu_);
   for (auto& w : workers_) {
     if (w.joinable() && w.get_id() != self) w.join();  // never itself: it would deadlock
   }
@@ -49,6 +59,7 @@ std::size_t Executor::shutdown() {
 }
 
 void Executor::work(State& state) {
+  t_worker_of = &state;
   for (;;) {
     std::function<void()> task;
     {

@@ -7,14 +7,13 @@
 //
 // A task may shut down or destroy its own executor (a refresh loader that
 // closes its cache, or holds the last reference to it): shutdown() called on
-// a worker waits for every other worker but not for itself (a later
-// shutdown() from another thread does), and the destructor on a worker
-// detaches that worker, which then touches only the state the workers share.
+// a worker never waits for itself (a later shutdown() from another thread
+// does), and the destructor on a worker detaches that worker, which then
+// touches only the state the workers share.
 //
 // Thread-safety: all members thread-safe. The queue and the stop flag live in
-// a State that the workers co-own, guarded by State::mu; workers_ is written
-// only by the constructor and by shutdown() (join/detach), which callers do
-// not run concurrently (Cache::Impl serializes close()).
+// a State that the workers co-own, guarded by State::mu; joining and
+// detaching workers_ is serialized by join_mu_.
 #pragma once
 
 #include <cstddef>
@@ -36,7 +35,11 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   bool try_submit(std::function<void()> task);
-  std::size_t shutdown();
+  // Stops intake and discards the queue (returning how many); with wait,
+  // then waits for every running task but the caller's own.
+  std::size_t shutdown(bool wait = true);
+  // Whether the calling thread is one of this executor's workers.
+  bool on_worker() const;
 
   std::size_t queued();
   int threads() const { return static_cast<int>(workers_.size()); }
@@ -53,7 +56,8 @@ class Executor {
 
   const std::size_t queue_limit_;
   const std::shared_ptr<State> state_ = std::make_shared<State>();
-  std::vector<std::thread> workers_;
+  util::Mutex join_mu_;
+  std::vector<std::thread> workers_;  // joined/detached under join_mu_
 };
 
 }  // namespace multicache::load

@@ -65,6 +65,22 @@ TEST(Connection, AWriteWhosePublishIsRefusedThrowsButReachedRedis) {
   EXPECT_FALSE(admin.get(prefix + "k", &raw));
 }
 
+// The handshake's PING fails an attempt only when the server refuses the
+// client (NOAUTH, maxclients): a default user whose ACL denies PING still
+// connects.
+TEST(Connection, AUserNotAllowedToPingStillConnects) {
+  RedisServer server;
+  RedisCli admin(server);
+  ASSERT_EQ(admin.cmd({"ACL", "SETUSER", "default", "-ping"}).str, "OK");
+  const std::string prefix = unique_prefix();
+  Cache cache(options_for(server, prefix));
+  EXPECT_TRUE(cache.redis_connected());
+  cache.set<std::string>("k", "v", 60s);
+  std::string raw;
+  ASSERT_TRUE(admin.get(prefix + "k", &raw));
+  EXPECT_EQ(raw.substr(9), "v");
+}
+
 TEST(Connection, UnixSocket) {
   RedisServer server({.unix_socket = true});
   const std::string prefix = unique_prefix();

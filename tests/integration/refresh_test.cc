@@ -193,8 +193,9 @@ TEST(RefreshWithoutRedisTest, ARefreshQueuedBeforeASetDoesNotReplaceIt) {
 TEST_F(RefreshTest, ARefreshQueuedBeforeASetDoesNotReplaceItInRedis) {
   Options o = options();
   o.refresh_threads = 1;
+  o.early_refresh_ratio = 0.25;  // stale after 500 ms; expiry 1.4 s after the sleep
   Cache cache(o);
-  expect_a_queued_refresh_not_to_undo_a_set(cache, 1s, [] { std::this_thread::sleep_for(600ms); });
+  expect_a_queued_refresh_not_to_undo_a_set(cache, 2s, [] { std::this_thread::sleep_for(600ms); });
   RedisCli cli(server_);
   std::string raw;
   ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
@@ -253,12 +254,14 @@ TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorVa
 // A refresh loader that owns the last reference to its cache destroys the
 // cache on the refresh thread when the refresh ends: no self-join abort.
 TEST_F(RefreshTest, ARefreshLoaderMayHoldTheLastReferenceToItsCache) {
-  auto cache = std::make_shared<Cache>(options());
+  Options o = options();
+  o.early_refresh_ratio = 0.25;  // stale after 500 ms; expiry 1.4 s after the sleep
+  auto cache = std::make_shared<Cache>(o);
   std::weak_ptr<Cache> weak = cache;
-  cache->get_or_load<std::string>("k", 1s, [] { return std::string("v1"); });
+  cache->get_or_load<std::string>("k", 2s, [] { return std::string("v1"); });
   std::this_thread::sleep_for(600ms);
   std::latch running(1), release(1);
-  EXPECT_EQ(cache->get_or_load<std::string>("k", 1s,
+  EXPECT_EQ(cache->get_or_load<std::string>("k", 2s,
                                             [&running, &release, owner = cache] {
                                               running.count_down();
                                               release.wait();
@@ -281,11 +284,13 @@ TEST_F(RefreshTest, ARefreshLoaderMayCloseItsCache) {
   std::atomic<bool> finished{false};
   std::string close_error = "not called";
   {
-    Cache cache(options());
-    cache.get_or_load<std::string>("k", 1s, [] { return std::string("v1"); });
+    Options o = options();
+    o.early_refresh_ratio = 0.25;  // stale after 500 ms; expiry 1.4 s after the sleep
+    Cache cache(o);
+    cache.get_or_load<std::string>("k", 2s, [] { return std::string("v1"); });
     std::this_thread::sleep_for(600ms);
     std::latch closed(1);
-    cache.get_or_load<std::string>("k", 1s, [&] {
+    cache.get_or_load<std::string>("k", 2s, [&] {
       try {
         cache.close();
         close_error.clear();
@@ -306,6 +311,31 @@ TEST_F(RefreshTest, ARefreshLoaderMayCloseItsCache) {
   RedisCli cli(server_);
   std::string raw;
   EXPECT_FALSE(cli.get(prefix_ + "after", &raw));
+}
+
+// close() on a user thread while a refresh loader calls close() too: the
+// user's close() waits for that refresh (with no lock the loader's close()
+// needs), and both return.
+TEST_F(RefreshTest, CloseRacingACloseFromARefreshLoaderReturns) {
+  Options o = options();
+  o.early_refresh_ratio = 0.25;  // stale after 500 ms; expiry 1.4 s after the sleep
+  Cache cache(o);
+  cache.get_or_load<std::string>("k", 2s, [] { return std::string("v1"); });
+  std::this_thread::sleep_for(600ms);
+  std::latch in_loader(1);
+  std::atomic<bool> user_closing{false}, loader_closed{false};
+  cache.get_or_load<std::string>("k", 2s, [&] {
+    in_loader.count_down();
+    while (!user_closing.load()) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(100ms);  // the user's close() is waiting for this refresh
+    cache.close();
+    loader_closed = true;
+    return std::string("v2");
+  });
+  in_loader.wait();
+  user_closing = true;
+  cache.close();  // used to deadlock: it held close()'s lock while joining the loader
+  EXPECT_TRUE(loader_closed.load());  // it waited for the refresh
 }
 
 TEST_F(RefreshTest, CloseWaitsForRunningRefreshes) {
