@@ -28,9 +28,9 @@
 //     than Cache::max_key_bytes std::invalid_argument("key ...").
 // Ownership: the Cache owns its threads (one event loop, refresh workers) and
 // connections; close() or the destructor stops and joins them. A refresh
-// loader may close() the cache or hold the last reference to it: that refresh
-// is not waited for from inside itself (the destructor of a Cache left with a
-// closed, still-running refresh waits for it).
+// loader may close() the cache or hold the last reference to it: that close()
+// waits for no refresh (one may wait for its key); any close() on another
+// thread, and the destructor, wait for every refresh still running.
 #pragma once
 
 #include <chrono>
