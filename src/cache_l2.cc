@@ -116,10 +116,12 @@ Cache::Impl::L2Value Cache::Impl::decode_read(const l2::ReadResult& r, const det
   const auto now_s = static_cast<std::uint64_t>(wall_ns() / 1'000'000'000);
   out.stale = d.stale_after_unix_s < now_s;
   out.may_be_stale = d.stale_after_unix_s <= now_s;
-  if (r.pttl_ms > 0) {
+  // PTTL 0 (under a millisecond left) and -2 (deleted or expired between GET
+  // and PTTL): serve once, keep out of L1. Only -1 means no expiry.
+  if (r.pttl_ms >= 0) {
     out.remaining_ms = r.pttl_ms;
   } else if (r.pttl_ms == -2) {
-    out.remaining_ms = 0;  // deleted between GET and PTTL: serve once, keep out of L1
+    out.remaining_ms = 0;
   }
   return out;
 }

@@ -281,5 +281,57 @@ TEST_F(CoreTest, LoadersOnTwoThreadsAskingForEachOthersKeysThrowInsteadOfHanging
   EXPECT_EQ(cache.get_or_load<std::string>("y", 60s, [] { return std::string("v"); }), "v");
 }
 
+// stale_if_error hides outages, not bugs: with expired copies of both keys
+// at hand, a cycle of loaders still throws std::logic_error to both callers
+// (the leader whose loader failed with it does not serve its stale copy).
+TEST_F(CoreTest, ALoaderCycleIsNotHiddenByStaleIfError) {
+  Options o = options();
+  o.stale_if_error = 60s;
+  Cache cache(o);
+  cache.set<std::string>("a", "old-a", 100ms);
+  cache.set<std::string>("b", "old-b", 100ms);
+  // Gone from Redis (no invalidation sent), then expired in L1 but kept
+  // there: what stale_if_error would serve.
+  RedisCli cli(server_);
+  cli.cmd({"DEL", prefix_ + "a", prefix_ + "b"});
+  ASSERT_TRUE(
+      eventually([&] { return !cache.get<std::string>("a") && !cache.get<std::string>("b"); }, 5s));
+  std::latch both_loading(2);
+  std::atomic<int> logic_errors{0};
+  auto caller = [&](const char* key, const char* other) {
+    try {
+      (void)cache.get_or_load<std::string>(key, 60s, [&cache, &both_loading, other] {
+        both_loading.arrive_and_wait();
+        return cache.get_or_load<std::string>(other, 60s, [] { return std::string("inner"); });
+      });
+    } catch (const std::logic_error&) {
+      ++logic_errors;
+    }
+  };
+  std::thread a(caller, "a", "b"), b(caller, "b", "a");
+  a.join();
+  b.join();
+  EXPECT_EQ(logic_errors, 2);
+  EXPECT_EQ(cache.stats().stale_served_on_error, 0u);
+}
+
+// A read that lands in a value's last millisecond in Redis gets PTTL 0. That
+// value is served but kept out of L1 (taken for "no expiry", it stayed in L1
+// for good: get() kept returning it long after Redis dropped it).
+TEST_F(CoreTest, AValueReadInItsLastMillisecondIsNotKeptInL1) {
+  Cache writer(options());
+  Cache reader(options());
+  for (int i = 0; i < 10; ++i) {
+    const std::string k = "last-ms-" + std::to_string(i);
+    writer.set<std::string>(k, "v", 20ms);
+    // Read without pause: each L1 copy expires when Redis said the key would
+    // (whole milliseconds), so reads reach Redis during the key's last one.
+    const auto give_up = std::chrono::steady_clock::now() + slack(2s);
+    while (reader.get<std::string>(k) && std::chrono::steady_clock::now() < give_up) {
+    }
+    EXPECT_EQ(reader.get<std::string>(k), std::nullopt) << k;
+  }
+}
+
 }  // namespace
 }  // namespace multicache::test
