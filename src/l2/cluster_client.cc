@@ -103,7 +103,9 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
   std::vector<std::size_t> all(op->commands.size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
   route(op, all);
-  return op->result.wait_until(deadline, settings_.connection.spin_wait);
+  // Partial: the replies of the nodes that answered in time stand, so a
+  // batch read loses only a stalled node's keys.
+  return op->result.wait_until(deadline, settings_.connection.spin_wait, /*partial=*/true);
 }
 
 void ClusterClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {

@@ -23,7 +23,7 @@ struct Result {
   std::string error;  // why not, when !ok
   // One per command when ok. When !ok: none, or, for a cluster pipeline of
   // which some nodes answered, one per command, those of the nodes that did
-  // not answer being error replies that carry `error`'s text.
+  // not answer (or not in time) being error replies that carry `error`'s text.
   std::vector<Reply> replies;
 };
 

@@ -8,7 +8,9 @@
 // util/one_shot_event.h for the syscalls that saves); a submitter gets its
 // callback instead, run exactly once, outside the lock, on the thread that
 // completed it.
-// After a waiter gives up (timeout), late replies are dropped.
+// After a waiter gives up (timeout), late replies are dropped; a waiter that
+// asks for partial results gets the replies in by then (a cluster pipeline
+// whose nodes but one answered: a stalled node's keys fail, not everyone's).
 //
 // Thread-safety: every member from any thread; mu_ guards the state.
 #pragma once
@@ -28,7 +30,10 @@ namespace multicache::l2 {
 class PendingResult {
  public:
   PendingResult(std::size_t replies, CommandClient::Callback on_done)
-      : replies_(replies), remaining_(replies), on_done_(std::move(on_done)) {}
+      : replies_(replies),
+        answered_(replies, false),
+        remaining_(replies),
+        on_done_(std::move(on_done)) {}
 
   void fail(std::string why) {
     CommandClient::Callback cb;
@@ -54,6 +59,7 @@ class PendingResult {
       util::MutexLock lock(mu_);
       if (done_) return;
       replies_[i] = std::move(reply);
+      answered_[i] = true;
       if (--remaining_ != 0) return;
       complete_locked(&cb, &r);
     }
@@ -72,6 +78,7 @@ class PendingResult {
         replies_[i] = Reply{};
         replies_[i].type = Reply::kind::error;
         replies_[i].str = why;
+        answered_[i] = true;
       }
       if (partial_error_.empty()) partial_error_ = why;
       remaining_ -= indexes.size();
@@ -88,14 +95,27 @@ class PendingResult {
 
   // For a result without a callback: waits until it completes or deadline
   // passes ("command timeout"); spins first for up to spin (OneShotEvent).
+  // On a timeout with partial = true and some replies in, the result is !ok
+  // with every reply, those still missing being "command timeout" errors
+  // (as fail_some() would make them); otherwise a timeout has no replies.
   Result wait_until(std::chrono::steady_clock::time_point deadline,
-                    std::chrono::microseconds spin = std::chrono::microseconds{0}) {
+                    std::chrono::microseconds spin = std::chrono::microseconds{0},
+                    bool partial = false) {
     completed_.wait_until(deadline, spin);
     Result result;
     util::MutexLock lock(mu_);
     if (!done_) {
       done_ = true;  // late replies are dropped by set()
       result.error = "command timeout";
+      if (partial && remaining_ < replies_.size()) {
+        for (std::size_t i = 0; i < replies_.size(); ++i) {
+          if (answered_[i]) continue;
+          replies_[i] = Reply{};
+          replies_[i].type = Reply::kind::error;
+          replies_[i].str = result.error;
+        }
+        result.replies = std::move(replies_);
+      }
       return result;
     }
     if (!error_.empty()) {
@@ -134,6 +154,7 @@ class PendingResult {
   mutable util::Mutex mu_;
   util::OneShotEvent completed_;  // without a callback: set once done_ is (not on a timeout)
   std::vector<Reply> replies_ MC_GUARDED_BY(mu_);
+  std::vector<bool> answered_ MC_GUARDED_BY(mu_);  // reply i is in (or failed by fail_some)
   std::size_t remaining_ MC_GUARDED_BY(mu_);
   bool done_ MC_GUARDED_BY(mu_) = false;
   std::string error_ MC_GUARDED_BY(mu_);          // the whole pipeline failed

@@ -336,6 +336,50 @@ TEST(Cluster, ABatchLosesOnlyTheKeysOfANodeThatIsDown) {
   EXPECT_EQ(reader.stats().l2_hits, keys.size() - on_node_1.size());
 }
 
+// One primary frozen (SIGSTOP: connected, never answering): the batch waits
+// its command_timeout, then keeps what the other nodes answered. Waiting
+// for every part sent every key of the batch to the loader.
+TEST(Cluster, ABatchLosesOnlyTheKeysOfAFrozenNode) {
+  RedisCluster cluster({.primaries = 3, .node_timeout_ms = 30000});
+  const std::string prefix = unique_prefix();
+  const auto keys = make_keys(90);
+  {
+    Cache writer(cluster_options(cluster.url(), prefix));
+    for (const auto& k : keys) writer.set<std::string>(k, "stored-" + k, 60s);
+  }
+  std::set<std::string> on_node_1;
+  for (const auto& k : keys) {
+    if (cluster.owner_of(l2::slot_of(prefix + k)) == 1) on_node_1.insert(k);
+  }
+  ASSERT_GT(on_node_1.size(), 10u);
+  ASSERT_LT(on_node_1.size(), 60u);
+
+  Cache reader(cluster_options(cluster.url(), prefix));
+  ASSERT_TRUE(eventually([&] { return reader.redis_connected(); }, 10s));
+  cluster.node(1).pause();
+  std::set<std::string> asked;
+  const auto got =
+      reader.get_or_load_many<std::string>(keys, 60s, [&](std::span<const std::string> ks) {
+        std::unordered_map<std::string, std::string> out;
+        for (const auto& k : ks) {
+          asked.insert(k);
+          out[k] = "loaded-" + k;
+        }
+        return out;
+      });
+  cluster.node(1).resume();
+  EXPECT_EQ(asked, on_node_1);
+  ASSERT_EQ(got.size(), keys.size());
+  for (const auto& k : keys) {
+    EXPECT_EQ(got.at(k), (on_node_1.contains(k) ? "loaded-" : "stored-") + k) << k;
+  }
+  EXPECT_EQ(reader.stats().l2_hits, keys.size() - on_node_1.size());
+  // The frozen node's keys were not written back: their reads failed.
+  Cache after(cluster_options(cluster.url(), prefix));
+  ASSERT_TRUE(eventually([&] { return after.redis_connected(); }, 10s));
+  for (const auto& k : on_node_1) EXPECT_EQ(after.get<std::string>(k), "stored-" + k) << k;
+}
+
 TEST(Cluster, PrimaryFailoverRecovers) {
   RedisCluster cluster({.primaries = 3, .replicas = 1, .node_timeout_ms = 1000});
   const std::string prefix = unique_prefix();
