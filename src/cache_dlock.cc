@@ -7,7 +7,9 @@
 // (1 ms doubling to 50 ms): a value (or "not found" marker) ends the wait; a
 // vanished lock (its holder failed or crashed and the lock expired) is taken
 // over. After lock_wait a waiter loads by itself: a slow holder delays others
-// at most that long.
+// at most that long. A waiter whose lock attempt or poll fails (Redis down
+// or stalled) loads by itself and does not write back: a write would wait a
+// second command_timeout for the Redis that just failed it.
 #include <algorithm>
 #include <thread>
 
@@ -24,9 +26,13 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
   const auto deadline = std::chrono::steady_clock::now() + opts_.lock_wait;
   auto backoff = std::chrono::milliseconds(1);
   bool holding = false;
+  bool redis_failed = false;
   for (;;) {
     bool acquired = false;
-    if (!store_->try_lock(key, lock_token, opts_.lock_ttl.count(), &acquired).ok) break;
+    if (!store_->try_lock(key, lock_token, opts_.lock_ttl.count(), &acquired).ok) {
+      redis_failed = true;
+      break;
+    }
     if (acquired) {
       holding = true;
       break;
@@ -40,7 +46,10 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
       metrics::bump(counters_.shared_loads);
       return std::move(v.value);
     }
-    if (v.failed) break;
+    if (v.failed) {
+      redis_failed = true;
+      break;
+    }
   }
   // Released on every way out, exceptions included.
   struct Release {
@@ -61,11 +70,12 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
       metrics::bump(counters_.shared_loads);
       return std::move(v.value);
     }
+    redis_failed = v.failed;
   }
   detail::erased_value value = timed_load(loader);
   metrics::bump(counters_.loads);
   // Wait for the write: waiters poll for it, and the lock must outlive it.
-  store_loaded(key, hash, value, ops, ttl, token, {.overwrite = false});
+  store_loaded(key, hash, value, ops, ttl, token, {.write_l2 = !redis_failed, .overwrite = false});
   return value;
 }
 

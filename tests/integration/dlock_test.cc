@@ -123,5 +123,42 @@ TEST_F(DlockTest, WaitersGiveUpAfterLockWaitAndLoadThemselves) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, slack(1s));
 }
 
+// How many times the server ran SET (INFO commandstats).
+long long set_calls(RedisCli& cli) {
+  const std::string info = cli.cmd({"INFO", "commandstats"}).str;
+  const std::string mark = "cmdstat_set:calls=";
+  const auto at = info.find(mark);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + mark.size()));
+}
+
+// Redis stalls while a waiter polls for another holder's value: its poll
+// fails after one command_timeout, and it loads by itself without writing
+// the value back (that write would wait a second command_timeout for the
+// Redis that just failed it).
+TEST_F(DlockTest, AWaiterWhosePollFailsLoadsWithoutWritingBack) {
+  Options o = options();
+  o.command_timeout = 300ms;
+  o.lock_wait = 30s;
+  cli_.cmd({"SET", prefix_ + "\x01lock\x01" + "k", "slow-holder", "PX", "30000"});
+  const long long sets_before = set_calls(cli_);
+  Cache cache(o);
+  std::string got;
+  int calls = 0;
+  std::thread waiter([&] {
+    got = cache.get_or_load<std::string>("k", 60s, [&] {
+      ++calls;
+      return std::string("v");
+    });
+  });
+  // Two lock attempts seen: the waiter is polling.
+  ASSERT_TRUE(eventually([&] { return set_calls(cli_) >= sets_before + 2; }, 10s));
+  server_.pause();
+  waiter.join();
+  server_.resume();
+  EXPECT_EQ(got, "v");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(cache.stats().redis_errors, 1u);  // the failed poll; no write after it
+}
+
 }  // namespace
 }  // namespace multicache::test
