@@ -298,29 +298,28 @@ TEST(Cluster, ASubscriberWhoseNodeLeavesTheClusterMoves) {
   EXPECT_EQ(cluster.cmd(leaving, {"PUBSUB", "NUMSUB", channel}).elements.at(1).integer, 0);
 }
 
-// One primary down (before the cluster notices): a batch over every slot
-// loses only that node's keys. Failing the whole pipeline when one node's
-// part failed sent every key of the batch to the loader (and wrote none back).
-TEST(Cluster, ABatchLosesOnlyTheKeysOfANodeThatIsDown) {
-  RedisCluster cluster({.primaries = 3, .node_timeout_ms = 30000});
-  const std::string prefix = unique_prefix();
-  const auto keys = make_keys(90);
-  {
-    Cache writer(cluster_options(cluster.url(), prefix));
-    for (const auto& k : keys) writer.set<std::string>(k, "stored-" + k, 60s);
-  }
+// 90 keys stored over a 3-primary cluster, and those of them node 1 holds.
+struct StoredBatch {
+  std::string prefix = unique_prefix();
+  std::vector<std::string> keys = make_keys(90);
   std::set<std::string> on_node_1;
-  for (const auto& k : keys) {
-    if (cluster.owner_of(l2::slot_of(prefix + k)) == 1) on_node_1.insert(k);
+};
+StoredBatch store_batch(RedisCluster& cluster) {
+  StoredBatch b;
+  Cache writer(cluster_options(cluster.url(), b.prefix));
+  for (const auto& k : b.keys) {
+    writer.set<std::string>(k, "stored-" + k, 60s);
+    if (cluster.owner_of(l2::slot_of(b.prefix + k)) == 1) b.on_node_1.insert(k);
   }
-  ASSERT_GT(on_node_1.size(), 10u);
-  ASSERT_LT(on_node_1.size(), 60u);
-  cluster.node(1).kill();
+  return b;
+}
 
-  Cache reader(cluster_options(cluster.url({0, 2}), prefix));
+// A get_or_load_many of every key on `reader` with node 1 out of reach: the
+// loader is asked for node 1's keys only; the others come from Redis.
+void expect_batch_loads_only_node_1(Cache& reader, const StoredBatch& b) {
   std::set<std::string> asked;
   const auto got =
-      reader.get_or_load_many<std::string>(keys, 60s, [&](std::span<const std::string> ks) {
+      reader.get_or_load_many<std::string>(b.keys, 60s, [&](std::span<const std::string> ks) {
         std::unordered_map<std::string, std::string> out;
         for (const auto& k : ks) {
           asked.insert(k);
@@ -328,12 +327,25 @@ TEST(Cluster, ABatchLosesOnlyTheKeysOfANodeThatIsDown) {
         }
         return out;
       });
-  EXPECT_EQ(asked, on_node_1);
-  ASSERT_EQ(got.size(), keys.size());
-  for (const auto& k : keys) {
-    EXPECT_EQ(got.at(k), (on_node_1.contains(k) ? "loaded-" : "stored-") + k) << k;
+  EXPECT_EQ(asked, b.on_node_1);
+  ASSERT_EQ(got.size(), b.keys.size());
+  for (const auto& k : b.keys) {
+    EXPECT_EQ(got.at(k), (b.on_node_1.contains(k) ? "loaded-" : "stored-") + k) << k;
   }
-  EXPECT_EQ(reader.stats().l2_hits, keys.size() - on_node_1.size());
+  EXPECT_EQ(reader.stats().l2_hits, b.keys.size() - b.on_node_1.size());
+}
+
+// One primary down (before the cluster notices): a batch over every slot
+// loses only that node's keys. Failing the whole pipeline when one node's
+// part failed sent every key of the batch to the loader (and wrote none back).
+TEST(Cluster, ABatchLosesOnlyTheKeysOfANodeThatIsDown) {
+  RedisCluster cluster({.primaries = 3, .node_timeout_ms = 30000});
+  const StoredBatch b = store_batch(cluster);
+  ASSERT_GT(b.on_node_1.size(), 10u);
+  ASSERT_LT(b.on_node_1.size(), 60u);
+  cluster.node(1).kill();
+  Cache reader(cluster_options(cluster.url({0, 2}), b.prefix));
+  expect_batch_loads_only_node_1(reader, b);
 }
 
 // One primary frozen (SIGSTOP: connected, never answering): the batch waits
@@ -341,43 +353,18 @@ TEST(Cluster, ABatchLosesOnlyTheKeysOfANodeThatIsDown) {
 // for every part sent every key of the batch to the loader.
 TEST(Cluster, ABatchLosesOnlyTheKeysOfAFrozenNode) {
   RedisCluster cluster({.primaries = 3, .node_timeout_ms = 30000});
-  const std::string prefix = unique_prefix();
-  const auto keys = make_keys(90);
-  {
-    Cache writer(cluster_options(cluster.url(), prefix));
-    for (const auto& k : keys) writer.set<std::string>(k, "stored-" + k, 60s);
-  }
-  std::set<std::string> on_node_1;
-  for (const auto& k : keys) {
-    if (cluster.owner_of(l2::slot_of(prefix + k)) == 1) on_node_1.insert(k);
-  }
-  ASSERT_GT(on_node_1.size(), 10u);
-  ASSERT_LT(on_node_1.size(), 60u);
-
-  Cache reader(cluster_options(cluster.url(), prefix));
+  const StoredBatch b = store_batch(cluster);
+  ASSERT_GT(b.on_node_1.size(), 10u);
+  ASSERT_LT(b.on_node_1.size(), 60u);
+  Cache reader(cluster_options(cluster.url(), b.prefix));
   ASSERT_TRUE(eventually([&] { return reader.redis_connected(); }, 10s));
   cluster.node(1).pause();
-  std::set<std::string> asked;
-  const auto got =
-      reader.get_or_load_many<std::string>(keys, 60s, [&](std::span<const std::string> ks) {
-        std::unordered_map<std::string, std::string> out;
-        for (const auto& k : ks) {
-          asked.insert(k);
-          out[k] = "loaded-" + k;
-        }
-        return out;
-      });
+  expect_batch_loads_only_node_1(reader, b);
   cluster.node(1).resume();
-  EXPECT_EQ(asked, on_node_1);
-  ASSERT_EQ(got.size(), keys.size());
-  for (const auto& k : keys) {
-    EXPECT_EQ(got.at(k), (on_node_1.contains(k) ? "loaded-" : "stored-") + k) << k;
-  }
-  EXPECT_EQ(reader.stats().l2_hits, keys.size() - on_node_1.size());
   // The frozen node's keys were not written back: their reads failed.
-  Cache after(cluster_options(cluster.url(), prefix));
+  Cache after(cluster_options(cluster.url(), b.prefix));
   ASSERT_TRUE(eventually([&] { return after.redis_connected(); }, 10s));
-  for (const auto& k : on_node_1) EXPECT_EQ(after.get<std::string>(k), "stored-" + k) << k;
+  for (const auto& k : b.on_node_1) EXPECT_EQ(after.get<std::string>(k), "stored-" + k) << k;
 }
 
 TEST(Cluster, PrimaryFailoverRecovers) {

@@ -219,22 +219,18 @@ TEST_F(CoreTest, ALoaderAskingForItsOwnKeyThrowsInsteadOfHanging) {
                std::logic_error);
 }
 
-// Loaders on two threads, each asking for the key the other loads: the wait
-// that would close the cycle throws std::logic_error, its loader fails, and
-// that failure reaches the other caller too. Nothing is cached; no hang.
-TEST_F(CoreTest, LoadersOnTwoThreadsAskingForEachOthersKeysThrowInsteadOfHanging) {
-  Cache cache(options());
+// Two threads load "a" and "b", each loader asking for the other key once
+// both are loading: a cycle. Returns how many of the two callers got
+// std::logic_error.
+int logic_errors_of_a_two_key_cycle(Cache& cache) {
   std::latch both_loading(2);
-  auto loader_asking = [&](const char* other) {
-    return [&cache, &both_loading, other]() -> std::string {
-      both_loading.arrive_and_wait();
-      return cache.get_or_load<std::string>(other, 60s, [] { return std::string("inner"); });
-    };
-  };
   std::atomic<int> logic_errors{0};
   auto caller = [&](const char* key, const char* other) {
     try {
-      (void)cache.get_or_load<std::string>(key, 60s, loader_asking(other));
+      (void)cache.get_or_load<std::string>(key, 60s, [&cache, &both_loading, other] {
+        both_loading.arrive_and_wait();
+        return cache.get_or_load<std::string>(other, 60s, [] { return std::string("inner"); });
+      });
     } catch (const std::logic_error&) {
       ++logic_errors;
     }
@@ -242,6 +238,15 @@ TEST_F(CoreTest, LoadersOnTwoThreadsAskingForEachOthersKeysThrowInsteadOfHanging
   std::thread a(caller, "a", "b"), b(caller, "b", "a");
   a.join();
   b.join();
+  return logic_errors;
+}
+
+// Loaders on two threads, each asking for the key the other loads: the wait
+// that would close the cycle throws std::logic_error, its loader fails, and
+// that failure reaches the other caller too. Nothing is cached; no hang.
+TEST_F(CoreTest, LoadersOnTwoThreadsAskingForEachOthersKeysThrowInsteadOfHanging) {
+  Cache cache(options());
+  std::atomic<int> logic_errors{logic_errors_of_a_two_key_cycle(cache)};
   EXPECT_EQ(logic_errors, 2);
   EXPECT_EQ(cache.get<std::string>("a"), std::nullopt);
   EXPECT_EQ(cache.get<std::string>("b"), std::nullopt);
@@ -296,22 +301,7 @@ TEST_F(CoreTest, ALoaderCycleIsNotHiddenByStaleIfError) {
   cli.cmd({"DEL", prefix_ + "a", prefix_ + "b"});
   ASSERT_TRUE(
       eventually([&] { return !cache.get<std::string>("a") && !cache.get<std::string>("b"); }, 5s));
-  std::latch both_loading(2);
-  std::atomic<int> logic_errors{0};
-  auto caller = [&](const char* key, const char* other) {
-    try {
-      (void)cache.get_or_load<std::string>(key, 60s, [&cache, &both_loading, other] {
-        both_loading.arrive_and_wait();
-        return cache.get_or_load<std::string>(other, 60s, [] { return std::string("inner"); });
-      });
-    } catch (const std::logic_error&) {
-      ++logic_errors;
-    }
-  };
-  std::thread a(caller, "a", "b"), b(caller, "b", "a");
-  a.join();
-  b.join();
-  EXPECT_EQ(logic_errors, 2);
+  EXPECT_EQ(logic_errors_of_a_two_key_cycle(cache), 2);
   EXPECT_EQ(cache.stats().stale_served_on_error, 0u);
 }
 
