@@ -278,6 +278,35 @@ TEST_F(RefreshTest, ARefreshLoaderMayHoldTheLastReferenceToItsCache) {
   EXPECT_EQ(raw.substr(9), "v2");
 }
 
+// A refresh whose Redis read finds nothing while a remove() outdates it
+// goes on to reload, and a caller that joined it meanwhile gets the reload.
+// (Cancelled there, it handed that caller nothing, and the caller loaded the
+// key again by itself.)
+TEST_F(RefreshTest, ACallerJoiningARefreshOutdatedAfterAnEmptyReadGetsTheReload) {
+  Options o = options();
+  o.early_refresh_ratio = 0.25;  // stale after 500 ms of 2 s
+  o.command_timeout = 10s;       // nothing times out while Redis is paused
+  Cache cache(o);
+  cache.get_or_load<std::string>("k", 2s, [] { return std::string("v1"); });
+  RedisCli cli(server_);
+  cli.cmd({"DEL", prefix_ + "k"});  // gone from Redis, still in L1
+  std::this_thread::sleep_for(600ms);
+  server_.pause();  // the refresh's read waits in Redis
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, [] { return std::string("reloaded"); }), "v1");
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_started == 1; }, 5s));
+  std::thread remover([&] { cache.remove("k"); });  // L1 now, Redis after the resume
+  ASSERT_TRUE(eventually([&] { return cache.stats().l1_items == 0; }, 5s));
+  std::string got;
+  std::thread follower([&] {
+    got = cache.get_or_load<std::string>("k", 2s, [] { return std::string("by the follower"); });
+  });
+  ASSERT_TRUE(eventually([&] { return cache.stats().shared_loads == 1; }, 5s));
+  server_.resume();
+  follower.join();
+  remover.join();
+  EXPECT_EQ(got, "reloaded");
+}
+
 // close() from a refresh loader shuts the cache down (it cannot wait for
 // its own refresh); the destructor, on another thread, waits for it.
 TEST_F(RefreshTest, ARefreshLoaderMayCloseItsCache) {
