@@ -210,10 +210,17 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   const std::size_t charge = entry_charge(req.key.size()) + req.value_bytes;
   if (charge > max_bytes_ || req.key.size() > UINT32_MAX) {
     counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
-    drop(req.key, hash);  // an older, smaller value must not survive the newer one
+    // An older, smaller value must not survive the newer one; and a write
+    // (bump_generation) still outdates every fill that started before it.
+    erase_impl(req.key, hash, bump_generation);
     return insert_result::too_large;
   }
-  if (req.expires_at_ns <= now_ns) return insert_result::expired;
+  if (req.expires_at_ns <= now_ns) {
+    // A write whose value expired on its way here (a ttl shorter than its
+    // Redis write took) still replaces the older value and outdates older fills.
+    if (bump_generation) erase(req.key, hash);
+    return insert_result::expired;
+  }
   Shard& s = shard_to_lock(hash);
   // Built before the lock: the allocation and the key's copy do not hold up
   // the shard. If that throws, a caller's own write still outdates older

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include "integration/test_types.h"
@@ -151,6 +153,73 @@ TEST_F(WriteRaceTest, TwoSetsOfOneKeyDoNotLeaveL1DifferentFromRedis) {
   ASSERT_TRUE(cli.get(prefix_ + "k", &raw));
   EXPECT_EQ(raw.substr(9), "two");
   EXPECT_EQ(cache.get<Hooked>("k"), Hooked{"two"});
+}
+
+// A set() whose value cannot go into L1 after its Redis write must still
+// outdate a read of the key that fetched the old value from Redis before the
+// write landed. It did not when the insert gave up early (the value expired
+// on the way, or exceeds the byte bound): the insert returned before bumping
+// the key's generation, so the old value went into L1 after set() returned
+// and was served for its whole remaining TTL.
+class SetVersusFillTest : public WriteRaceTest {
+ protected:
+  // Runs set(cache) while a get() of "k" reads "old" from Redis before the
+  // set()'s write and fills L1 only after set() returned. slow_write runs
+  // in set() right before its Redis write.
+  void race(Options o, const std::function<void(Cache&)>& set,
+            const std::function<void()>& slow_write) {
+    std::promise<void> set_paused, old_read, set_done;
+    std::shared_future<void> old_read_f = old_read.get_future().share();
+    std::shared_future<void> set_done_f = set_done.get_future().share();
+    std::atomic<int> calls{0};
+    o.test_before_l1_fill = [&](std::string_view key) {
+      if (key != "k") return;
+      const int n = calls.fetch_add(1);
+      if (n == 0) {  // set(): the old copy is out of L1, Redis not written yet
+        set_paused.set_value();
+        old_read_f.wait();
+        slow_write();
+      } else if (n == 1) {  // get(): "old" read from Redis, L1 not filled yet
+        old_read.set_value();
+        set_done_f.wait();
+      }
+    };
+    cache_ = std::make_unique<Cache>(o);
+    std::thread setter([&] { set(*cache_); });
+    set_paused.get_future().wait();
+    std::optional<std::string> got;
+    std::thread getter([&] { got = cache_->get<std::string>("k"); });
+    setter.join();
+    set_done.set_value();
+    getter.join();
+    EXPECT_EQ(got, "old");  // it read before the write
+    EXPECT_EQ(calls.load(), 2);
+  }
+  std::unique_ptr<Cache> cache_;
+};
+
+TEST_F(SetVersusFillTest, ASetWhoseValueExpiredBeforeReachingL1StillOutdatesAnOlderFill) {
+  Cache other(options());
+  other.set<std::string>("k", "old", 60s);
+  // A 50 ms ttl and a Redis write that takes 100 ms: expired before L1.
+  race(
+      options(), [](Cache& c) { c.set<std::string>("k", "new", 50ms); },
+      [] { std::this_thread::sleep_for(100ms); });
+  EXPECT_EQ(other.get<std::string>("k"), std::nullopt);  // gone from Redis
+  EXPECT_EQ(cache_->get<std::string>("k"), std::nullopt);
+}
+
+TEST_F(SetVersusFillTest, ASetTooLargeForL1StillOutdatesAnOlderFill) {
+  Cache other(options());
+  other.set<std::string>("k", "old", 60s);
+  Options o = options();
+  o.l1_max_memory_mb = 1;
+  const std::string big(2 << 20, 'x');
+  race(
+      o, [&](Cache& c) { c.set<std::string>("k", big, 60s); }, [] {});
+  const auto now = cache_->get<std::string>("k");
+  ASSERT_TRUE(now.has_value());
+  EXPECT_EQ(now->size(), big.size()) << "L1 kept \"" << now->substr(0, 10) << "\"";
 }
 
 }  // namespace
