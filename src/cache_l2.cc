@@ -163,7 +163,22 @@ std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key,
   std::string storage;
   std::string_view payload;
   if (absent) {  // "not found": cached for negative_ttl at most, or not at all
-    if (opts_.negative_ttl.count() == 0) return std::nullopt;
+    if (opts_.negative_ttl.count() == 0) {
+      // A refresh (it compares with what it read) that finds nothing leaves
+      // no copy of the value it was to replace: out of L1 unless written
+      // since, and out of Redis if Redis still holds the bytes it read (then
+      // telling the other instances).
+      if (mode.if_equals) {
+        l1_.drop_if_current(key, hash, token);
+        if (has_redis() && mode.write_l2 && !mode.if_equals->empty()) {
+          l2::WriteRequest w;
+          w.key = std::string(key);
+          w.bytes = *mode.if_equals;
+          store_->undo_async(w, invalidation_message(key));
+        }
+      }
+      return std::nullopt;
+    }
     ttl = std::min(ttl, opts_.negative_ttl);
   } else {
     try {

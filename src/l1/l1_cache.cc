@@ -337,10 +337,19 @@ void L1Cache::erase(std::string_view key, std::uint64_t hash) { erase_impl(key, 
 
 void L1Cache::drop(std::string_view key, std::uint64_t hash) { erase_impl(key, hash, false); }
 
-void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump) {
+void L1Cache::drop_if_current(std::string_view key, std::uint64_t hash, const FillToken& token) {
+  erase_impl(key, hash, false, &token);
+}
+
+void L1Cache::erase_impl(std::string_view key, std::uint64_t hash, bool bump,
+                         const FillToken* token) {
   Shard& s = shard_to_lock(hash);
   Retired retired;
   util::WriterLock lock(s.mu);
+  if (token != nullptr &&
+      generation_for(hash).load(std::memory_order_acquire) != token->generation) {
+    return;
+  }
   if (bump) generation_for(hash).fetch_add(1, std::memory_order_acq_rel);
   Entry* e = s.index.find(key, hash);
   if (e == nullptr) return;

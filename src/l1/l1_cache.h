@@ -141,6 +141,9 @@ class L1Cache {
   // Removes the key if present, leaving the generation alone (for dropping a
   // value this instance itself knows is outdated).
   void drop(std::string_view key, std::uint64_t hash);
+  // drop(), unless the key was written or invalidated since token was taken
+  // (checked as insert() checks it).
+  void drop_if_current(std::string_view key, std::uint64_t hash, const FillToken& token);
   // Lets the next stale reader claim a refresh again (after a failed one).
   void release_refresh_claim(std::string_view key, std::uint64_t hash);
   // Drops everything and bumps every generation.
@@ -185,7 +188,8 @@ class L1Cache {
                             const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy);
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
-  void erase_impl(std::string_view key, std::uint64_t hash, bool bump);
+  void erase_impl(std::string_view key, std::uint64_t hash, bool bump,
+                  const FillToken* token = nullptr);
   // Unlinks e from s's index and policy; adjusts totals. The caller destroys
   // it (after releasing the lock, when it can: l1_cache.cc's Retired).
   void unlink_locked(Shard& s, Entry* e) MC_REQUIRES(s.mu);

@@ -133,6 +133,58 @@ TEST_F(RefreshTest, ARefreshTellsOtherInstancesToDropTheirCopy) {
   EXPECT_EQ(b.get<std::string>("k"), "v2");
 }
 
+// With negative_ttl 0 (absence is not cached), a refresh whose loader finds
+// nothing (the row was deleted) must not leave the old value cached. It did:
+// the value stayed in L1 (its refresh claim never released, so no other
+// refresh came), in Redis and in other instances' L1, and was served until
+// its ttl ran out.
+TEST_F(RefreshTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldValue) {
+  Options o = options();
+  o.negative_ttl = 0ms;
+  Cache a(o);
+  Cache b(o);
+  std::atomic<int> loads{0};
+  auto loader = [&loads]() -> std::optional<std::string> {
+    if (loads.fetch_add(1) == 0) return std::string("v1");
+    return std::nullopt;  // deleted meanwhile
+  };
+  using Opt = std::optional<std::string>;
+  EXPECT_EQ(a.get_or_load<Opt>("k", 3s, loader), "v1");
+  ASSERT_TRUE(eventually([&] { return b.get<Opt>("k") == Opt("v1"); }));  // b holds it in L1
+  std::this_thread::sleep_for(1600ms);                   // stale (1.5 s), not expired (3 s)
+  EXPECT_EQ(a.get_or_load<Opt>("k", 3s, loader), "v1");  // queues the refresh
+  ASSERT_TRUE(eventually([&] { return a.stats().refreshes_ok == 1; }));
+  EXPECT_EQ(loads.load(), 2);
+  EXPECT_EQ(a.get_or_load<Opt>("k", 3s, loader), std::nullopt);
+  EXPECT_EQ(loads.load(), 3);  // not cached: loaded again
+  RedisCli cli(server_);
+  std::string raw;
+  EXPECT_TRUE(eventually([&] { return !cli.get(prefix_ + "k", &raw); }))
+      << "Redis still holds " << raw.substr(9);
+  EXPECT_TRUE(eventually([&] { return !b.get<Opt>("k").has_value(); }));
+}
+
+TEST(RefreshWithoutRedisTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldValue) {
+  auto clock = std::make_shared<ManualClock>();
+  Options o;
+  o.early_refresh_ratio = 0.5;
+  o.negative_ttl = 0ms;
+  o.clock = clock;
+  Cache cache(o);
+  std::atomic<int> loads{0};
+  auto loader = [&loads]() -> std::optional<std::string> {
+    if (loads.fetch_add(1) == 0) return std::string("v1");
+    return std::nullopt;
+  };
+  using Opt = std::optional<std::string>;
+  EXPECT_EQ(cache.get_or_load<Opt>("k", 10s, loader), "v1");
+  clock->advance(6s);  // stale
+  EXPECT_EQ(cache.get_or_load<Opt>("k", 10s, loader), "v1");
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == 1; }));
+  EXPECT_EQ(cache.get_or_load<Opt>("k", 10s, loader), std::nullopt);
+  EXPECT_EQ(loads.load(), 3);
+}
+
 TEST_F(RefreshTest, AValueReadFromRedisAlreadyStaleIsRefreshed) {
   // Another instance (Go, say) wrote it long ago: stale-after is in the past.
   RedisCli cli(server_);
