@@ -210,12 +210,14 @@ std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key,
   w.only_if_absent = !mode.overwrite;
   w.negative = absent;
   if (mode.publish) w.message = invalidation_message(key);
+  // A refresh compares with what it read: a value another instance wrote
+  // meanwhile is neither overwritten nor (by a "not found") deleted.
+  w.if_equals = std::move(mode.if_equals);
   if (absent) {
     // "Not found" goes to the marker key; a refresh (overwrite) also deletes
-    // the value it replaces. No compare-and-set: the script writes values only.
+    // the value it replaces.
     w.clear_other = mode.overwrite;
   } else {
-    w.if_equals = std::move(mode.if_equals);
     // A present value of an optional type clears a marker a racing instance left.
     w.clear_other = ops->is_absent != nullptr;
   }
@@ -232,8 +234,14 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
   // anywhere after that (another instance's, after this caller told it)
   // cannot be overtaken by this write.
   bool applied = false;
-  if (store_->write(*w, &applied).ok && applied && w->message) {
-    metrics::bump(counters_.invalidations_sent);
+  const bool written = store_->write(*w, &applied).ok;
+  if (written && applied && w->message) metrics::bump(counters_.invalidations_sent);
+  if (written && !applied && w->if_equals) {
+    // A refresh's compare-and-set lost: Redis holds a newer write than the
+    // value read, so this reload must not stand in L1 either (the writer's
+    // invalidation would drop it too, unless it is late or lost).
+    l1_.drop(key, hash);
+    return;
   }
   withdraw_if_overtaken(*w, hash, token);
 }

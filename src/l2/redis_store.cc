@@ -132,6 +132,21 @@ end
 return 0
 )lua";
 
+// KEYS[1] key, KEYS[2] its "not found" marker (same slot); ARGV: expected
+// bytes of the key ("" = absent), the marker's PXAT deadline, channel ("" =
+// no publish), message. Replaces the value with the marker only if the key
+// still holds the expected bytes. Returns 1 when it wrote.
+constexpr std::string_view k_compare_and_mark = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '-', 'PXAT', ARGV[2])
+  if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+  return 1
+end
+return 0
+)lua";
+
 // KEYS[1] key; ARGV: the bytes it must hold (a value written, a lock's
 // token), channel ("" = no publish), message. Returns 1 when it deleted.
 constexpr std::string_view k_delete_if_equals = R"lua(
@@ -165,6 +180,15 @@ Status RedisStore::unlock(std::string_view key, std::string_view token) const {
 }
 
 void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* cmds) const {
+  if (w.if_equals && w.negative) {
+    static_assert(k_marker == "-", "k_compare_and_mark writes the marker's bytes itself");
+    cmds->push_back(
+        format_command({"EVAL", k_compare_and_mark, "2", full_key(w.key), negative_key(w.key),
+                        *w.if_equals, std::to_string(w.expires_at_ms),
+                        w.message ? std::string_view(channel_) : std::string_view(),
+                        w.message ? std::string_view(*w.message) : std::string_view()}));
+    return;
+  }
   if (w.if_equals) {
     cmds->push_back(
         format_command({"EVAL", k_compare_and_set, "1", full_key(w.key), *w.if_equals, w.bytes,

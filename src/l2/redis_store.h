@@ -48,6 +48,7 @@ struct WriteRequest {
   std::optional<std::string> message;  // then PUBLISH this invalidation
   // Compare-and-set (a background refresh): write, and publish, only if the
   // key still holds exactly these bytes ("" = only if absent). One EVAL.
+  // With negative: the value is deleted and the marker set, on that condition.
   std::optional<std::string> if_equals;
 };
 

@@ -164,6 +164,36 @@ TEST_F(RefreshTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldVal
   EXPECT_TRUE(eventually([&] { return !b.get<Opt>("k").has_value(); }));
 }
 
+// A refresh that finds nothing while another instance writes a new value
+// leaves that value alone: its "not found" replaces only the bytes it read.
+// (It deleted the key and set the marker unconditionally: the other
+// instance's write was lost.) b announces on another channel, as if its
+// invalidation had not reached a yet.
+TEST_F(RefreshTest, ARefreshThatFindsNothingDoesNotDeleteAValueWrittenMeanwhile) {
+  Cache a(options());
+  Options late = options();
+  late.pubsub_channel = prefix_ + "unheard";
+  Cache b(late);
+  using Opt = std::optional<std::string>;
+  EXPECT_EQ(a.get_or_load<Opt>("k", 3s, [] { return Opt("v1"); }), "v1");
+  std::this_thread::sleep_for(1600ms);  // stale (1.5 s), not expired (3 s)
+  EXPECT_EQ(a.get_or_load<Opt>("k", 3s,
+                               [&b] {
+                                 b.set<Opt>("k", Opt("new"), 60s);  // after the refresh's read
+                                 return Opt();                      // the row is gone
+                               }),
+            "v1");
+  ASSERT_TRUE(eventually([&] { return a.stats().refreshes_ok == 1; }));
+  RedisCli cli(server_);
+  std::string raw;
+  ASSERT_TRUE(cli.get(prefix_ + "k", &raw)) << "the new value was deleted";
+  EXPECT_EQ(raw.substr(9), "new");
+  EXPECT_EQ(cli.cmd({"EXISTS", prefix_ + "\x01neg\x01k"}).integer, 0);
+  // Nor does a keep its "not found": its compare-and-set lost, so its L1
+  // drops the reload and reads b's value from Redis.
+  EXPECT_EQ(a.get<Opt>("k"), Opt("new"));
+}
+
 TEST(RefreshWithoutRedisTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldValue) {
   auto clock = std::make_shared<ManualClock>();
   Options o;
