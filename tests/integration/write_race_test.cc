@@ -168,33 +168,35 @@ class SetVersusFillTest : public WriteRaceTest {
   // in set() right before its Redis write.
   void race(Options o, const std::function<void(Cache&)>& set,
             const std::function<void()>& slow_write) {
-    std::promise<void> set_paused, old_read, set_done;
-    std::shared_future<void> old_read_f = old_read.get_future().share();
-    std::shared_future<void> set_done_f = set_done.get_future().share();
-    std::atomic<int> calls{0};
-    o.test_before_l1_fill = [&](std::string_view key) {
+    o.test_before_l1_fill = [this, slow_write](std::string_view key) {
       if (key != "k") return;
-      const int n = calls.fetch_add(1);
+      const int n = calls_.fetch_add(1);
       if (n == 0) {  // set(): the old copy is out of L1, Redis not written yet
-        set_paused.set_value();
-        old_read_f.wait();
+        set_paused_.set_value();
+        old_read_f_.wait();
         slow_write();
       } else if (n == 1) {  // get(): "old" read from Redis, L1 not filled yet
-        old_read.set_value();
-        set_done_f.wait();
+        old_read_.set_value();
+        set_done_f_.wait();
       }
     };
     cache_ = std::make_unique<Cache>(o);
     std::thread setter([&] { set(*cache_); });
-    set_paused.get_future().wait();
+    set_paused_.get_future().wait();
     std::optional<std::string> got;
     std::thread getter([&] { got = cache_->get<std::string>("k"); });
     setter.join();
-    set_done.set_value();
+    set_done_.set_value();
     getter.join();
     EXPECT_EQ(got, "old");  // it read before the write
-    EXPECT_EQ(calls.load(), 2);
+    EXPECT_EQ(calls_.load(), 2);
   }
+  // The hook's state outlives race(): the cache (destroyed first) keeps
+  // calling the hook on later fills.
+  std::promise<void> set_paused_, old_read_, set_done_;
+  std::shared_future<void> old_read_f_ = old_read_.get_future().share();
+  std::shared_future<void> set_done_f_ = set_done_.get_future().share();
+  std::atomic<int> calls_{0};
   std::unique_ptr<Cache> cache_;
 };
 
