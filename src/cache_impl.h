@@ -95,6 +95,9 @@ class Cache::Impl {
     bool failed = false;            // Redis did not answer (or the breaker is open)
     bool negative = false;          // a "not found" marker (value is the empty optional)
     std::string raw;                // the bytes read, when asked for (refresh's compare-and-set)
+    // The clock's time just before the read was sent: remaining_ms counts
+    // from no earlier, so an L1 copy is timed from here (0: unknown, now).
+    std::int64_t sent_at_ns = 0;
   };
   // How store_loaded treats Redis.
   struct StoreMode {

@@ -53,20 +53,27 @@ Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::Ty
                                           bool keep_raw) {
   if (!has_redis()) return {};
   const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
+  const std::int64_t sent_at = now_ns();
   l2::ReadResult r = store_->read(key, /*with_negative=*/ops->is_absent != nullptr);
   if (opts_.metrics) latencies_.l2.observe_ns(mono_ns() - t0);
-  return decode_read(r, ops, keep_raw);
+  L2Value out = decode_read(r, ops, keep_raw);
+  out.sent_at_ns = sent_at;
+  return out;
 }
 
 std::vector<Cache::Impl::L2Value> Cache::Impl::l2_read_many(
     const std::vector<std::string_view>& keys, const detail::TypeOps* ops) {
   if (!has_redis() || keys.empty()) return std::vector<L2Value>(keys.size());
   const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
+  const std::int64_t sent_at = now_ns();
   std::vector<l2::ReadResult> rs = store_->read_many(keys, ops->is_absent != nullptr);
   if (opts_.metrics) latencies_.l2.observe_ns(mono_ns() - t0);
   std::vector<L2Value> out;
   out.reserve(rs.size());
-  for (const auto& r : rs) out.push_back(decode_read(r, ops));
+  for (const auto& r : rs) {
+    out.push_back(decode_read(r, ops));
+    out.back().sent_at_ns = sent_at;
+  }
   return out;
 }
 
@@ -141,8 +148,10 @@ void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L
   req.key = key;
   req.value = v.value;
   req.ops = ops;
-  req.expires_at_ns = now + life_ns;
-  req.stale_at_ns = now + std::min(stale_in, life_ns);
+  // Redis's PTTL counted from its answer, which came after the read was sent.
+  const std::int64_t from = v.sent_at_ns != 0 ? std::min(now, v.sent_at_ns) : now;
+  req.expires_at_ns = from + life_ns;
+  req.stale_at_ns = std::min(now + std::min(stale_in, life_ns), req.expires_at_ns);
   req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
   req.refresh_claimed = v.stale && will_refresh;
   if (opts_.test_before_l1_fill) opts_.test_before_l1_fill(key);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "integration/test_types.h"
 
@@ -41,6 +43,34 @@ TEST_F(CoarseTimeTest, AnEntryFromRedisDiesWithItsPttlWhileTheCoarseReadingLags)
   clock->set_lag(1s);
   EXPECT_EQ(reader.get<std::string>("k"), "new");
   EXPECT_EQ(reader.stats().l2_hits, 2u);
+}
+
+// The key's PTTL counts from when Redis answered, so an L1 copy is timed
+// from when the read was sent: a read that waits (here 30 s of the
+// reader's clock, Redis paused) does not stretch the copy's life by the wait.
+TEST_F(CoarseTimeTest, AnEntryFromRedisIsTimedFromWhenItsReadWasSent) {
+  {
+    Cache writer(options());
+    writer.set<std::string>("k", "v", 60s);
+  }
+  auto clock = std::make_shared<ManualClock>();
+  Options o = options();
+  o.clock = clock;
+  o.command_timeout = 30s;
+  Cache reader(o);
+  server_.pause();
+  std::optional<std::string> got;
+  std::thread read([&] { got = reader.get<std::string>("k"); });
+  std::this_thread::sleep_for(slack(200ms));  // the read is sent and waits
+  clock->advance(30s);
+  server_.resume();
+  read.join();
+  EXPECT_EQ(got, "v");
+  EXPECT_EQ(reader.stats().l2_hits, 1u);
+  // 61 s after the read was sent: past the PTTL (at most 60 s) Redis gave.
+  clock->advance(31s);
+  EXPECT_EQ(reader.get<std::string>("k"), "v");
+  EXPECT_EQ(reader.stats().l2_hits, 2u) << "L1 kept it past the key's PTTL";
 }
 
 }  // namespace
