@@ -285,6 +285,8 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
     }
     if (v.value && !v.may_be_stale) {
       fill_from_l2(key, hash, v, ops, token);
+      // Kept out of L1 (a PTTL of 0), the old entry is still there, claimed.
+      l1_.release_refresh_claim(key, hash);
       metrics::bump(counters_.refreshes_ok);
       flights_.finish(key, joined.call, v.value, nullptr);
       return;
@@ -296,6 +298,10 @@ void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds 
     store_loaded(
         key, hash, value, ops, ttl, token,
         {.write_l2 = !v.failed, .overwrite = true, .publish = true, .if_equals = std::move(v.raw)});
+    // Not cached (the codec threw, or the write lost), the old entry is still
+    // there, claimed: the next stale read may try again. (A new entry starts
+    // unclaimed; releasing it is a no-op.)
+    l1_.release_refresh_claim(key, hash);
     metrics::bump(counters_.refreshes_ok);
     flights_.finish(key, joined.call, std::move(value), nullptr);
   } catch (...) {

@@ -5,10 +5,27 @@
 #include <barrier>
 #include <functional>
 #include <latch>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
 #include "integration/test_types.h"
+
+// A value whose codec refuses "bad" (as a user's codec may throw).
+namespace multicache::test {
+struct Picky {
+  std::string v;
+  bool operator==(const Picky&) const = default;
+};
+}  // namespace multicache::test
+template <>
+struct multicache::Codec<multicache::test::Picky> {
+  static std::string encode(const test::Picky& p) {
+    if (p.v == "bad") throw std::runtime_error("cannot encode");
+    return p.v;
+  }
+  static test::Picky decode(std::string_view b) { return {std::string(b)}; }
+};
 
 namespace multicache::test {
 namespace {
@@ -258,6 +275,31 @@ void expect_a_queued_refresh_not_to_undo_a_set(Cache& cache, std::chrono::millis
   }));
   EXPECT_EQ(cache.stats().refreshes_skipped, 1u);
   EXPECT_EQ(cache.get<std::string>("k"), "set");
+}
+
+// A refresh whose value cannot be cached (its codec throws) leaves the old
+// entry as it was, claim included: the next stale read refreshes again. (The
+// claim stayed set, and the entry went unrefreshed until it expired.)
+TEST(RefreshWithoutRedisTest, ARefreshWhoseValueCannotBeCachedLetsTheNextStaleReadRetry) {
+  auto clock = std::make_shared<ManualClock>();
+  Options o;
+  o.early_refresh_ratio = 0.5;
+  o.clock = clock;
+  o.log = [](log_level, std::string_view) {};
+  Cache cache(o);
+  std::atomic<int> loads{0};
+  auto loader = [&loads] {
+    const int n = loads.fetch_add(1);
+    return Picky{n == 0 ? "v1" : n == 1 ? "bad" : "v3"};
+  };
+  EXPECT_EQ(cache.get_or_load<Picky>("k", 10s, loader).v, "v1");
+  clock->advance(6s);                                             // stale
+  EXPECT_EQ(cache.get_or_load<Picky>("k", 10s, loader).v, "v1");  // refresh: "bad"
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == 1; }));
+  EXPECT_EQ(cache.stats().encode_errors, 1u);
+  EXPECT_EQ(cache.get_or_load<Picky>("k", 10s, loader).v, "v1");  // refresh again: "v3"
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == 2; }, 2s));
+  EXPECT_EQ(cache.get_or_load<Picky>("k", 10s, loader).v, "v3");
 }
 
 TEST(RefreshWithoutRedisTest, ARefreshQueuedBeforeASetDoesNotReplaceIt) {
