@@ -59,6 +59,14 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       }
       const std::uint64_t hash = l1::L1Cache::hash(key);
       led.push_back({i, std::move(joined.call), hash, m.l1_.fill_token(hash)});
+      // A leader that finished just before this one joined may have filled
+      // L1 (with Redis down or absent, the only copy): take its value.
+      const auto again = m.l1_.find_shared(key, hash, ops, m.now_ns(), &out[i]);
+      if (again != l1::lookup_result::miss) {
+        if (again == l1::lookup_result::stale) m.l1_.release_refresh_claim(key, hash);
+        finish(led.back(), out[i], nullptr);
+        led.pop_back();
+      }
     }
 
     std::vector<std::string_view> to_read;

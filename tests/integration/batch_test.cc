@@ -251,5 +251,44 @@ TEST_F(BatchTest, NegativeTtlZeroCachesNoAbsence) {
   EXPECT_EQ(calls, 2);
 }
 
+// A batch that leads a key just after a single call's load of it ended must
+// take that load's value from L1, as a single call does: with Redis down (or
+// L1-only) L1 holds the only copy, and loading again is a second loader call
+// for the key in this process.
+TEST_F(BatchTest, ABatchLeadingAKeyJustLoadedTakesItFromL1WhileRedisIsDown) {
+  server_.kill();
+  Cache cache(options());
+  int doubles = 0;
+  const int rounds = 20000;
+  for (int i = 0; i < rounds; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    std::atomic<int> calls{0};
+    std::atomic<int> ready{0};
+    std::thread single([&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      cache.get_or_load<std::string>(key, 60s, [&] {
+        calls.fetch_add(1);
+        return value_for(key);
+      });
+    });
+    ready.fetch_add(1);
+    while (ready.load() < 2) {
+    }
+    auto r =
+        cache.get_or_load_many<std::string>({key}, 60s, [&](const std::vector<std::string>& m) {
+          calls.fetch_add(1);
+          std::unordered_map<std::string, std::string> found;
+          for (const auto& k : m) found[k] = value_for(k);
+          return found;
+        });
+    single.join();
+    EXPECT_EQ(r.at(key), value_for(key));
+    if (calls.load() > 1) ++doubles;
+  }
+  EXPECT_EQ(doubles, 0) << "keys loaded twice, of " << rounds;
+}
+
 }  // namespace
 }  // namespace multicache::test
