@@ -44,6 +44,14 @@ class RefreshTest : public ::testing::Test {
   }
 };
 
+// L1-only options on a ManualClock: stale at half the ttl.
+Options manual_options(const std::shared_ptr<ManualClock>& clock) {
+  Options o;
+  o.early_refresh_ratio = 0.5;
+  o.clock = clock;
+  return o;
+}
+
 TEST_F(RefreshTest, AStaleReadReturnsAtOnceAndOneReloadReplacesBothLevels) {
   Cache cache(options());
   std::atomic<int> loads{0};
@@ -213,10 +221,8 @@ TEST_F(RefreshTest, ARefreshThatFindsNothingDoesNotDeleteAValueWrittenMeanwhile)
 
 TEST(RefreshWithoutRedisTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldValue) {
   auto clock = std::make_shared<ManualClock>();
-  Options o;
-  o.early_refresh_ratio = 0.5;
+  Options o = manual_options(clock);
   o.negative_ttl = 0ms;
-  o.clock = clock;
   Cache cache(o);
   std::atomic<int> loads{0};
   auto loader = [&loads]() -> std::optional<std::string> {
@@ -282,9 +288,7 @@ void expect_a_queued_refresh_not_to_undo_a_set(Cache& cache, std::chrono::millis
 // claim stayed set, and the entry went unrefreshed until it expired.)
 TEST(RefreshWithoutRedisTest, ARefreshWhoseValueCannotBeCachedLetsTheNextStaleReadRetry) {
   auto clock = std::make_shared<ManualClock>();
-  Options o;
-  o.early_refresh_ratio = 0.5;
-  o.clock = clock;
+  Options o = manual_options(clock);
   o.log = [](log_level, std::string_view) {};
   Cache cache(o);
   std::atomic<int> loads{0};
@@ -304,10 +308,8 @@ TEST(RefreshWithoutRedisTest, ARefreshWhoseValueCannotBeCachedLetsTheNextStaleRe
 
 TEST(RefreshWithoutRedisTest, ARefreshQueuedBeforeASetDoesNotReplaceIt) {
   auto clock = std::make_shared<ManualClock>();
-  Options o;
-  o.early_refresh_ratio = 0.5;
+  Options o = manual_options(clock);
   o.refresh_threads = 1;
-  o.clock = clock;
   Cache cache(o);
   expect_a_queued_refresh_not_to_undo_a_set(cache, 10s, [&] { clock->advance(6s); });
 }
@@ -332,10 +334,8 @@ TEST_F(RefreshTest, ARefreshQueuedBeforeASetDoesNotReplaceItInRedis) {
 TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorValue) {
   for (const bool batch : {false, true}) {
     auto clock = std::make_shared<ManualClock>();
-    Options o;
-    o.early_refresh_ratio = 0.5;
+    Options o = manual_options(clock);
     o.stale_if_error = 10s;
-    o.clock = clock;
     Cache cache(o);
     cache.get_or_load<std::string>("k", 10s, [] { return std::string("v1"); });
     clock->advance(6s);  // stale
