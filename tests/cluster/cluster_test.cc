@@ -150,6 +150,32 @@ TEST(Cluster, NotFoundMarkerSharesTheKeysSlot) {
   EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
 }
 
+// A refresh that finds nothing replaces the value with its marker in one
+// EVAL over both keys (k_compare_and_mark): they share a slot, so the
+// cluster runs it on the key's node.
+TEST(Cluster, ARefreshThatFindsNothingLeavesTheMarkerOnTheKeysNode) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Options o = cluster_options(cluster.url(), prefix);
+  o.early_refresh_ratio = 0.25;  // stale after 500 ms of 2 s
+  Cache cache(o);
+  using Opt = std::optional<std::string>;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 20; ++i) keys.push_back("gone:" + std::to_string(i));
+  for (const auto& k : keys) cache.get_or_load<Opt>(k, 2s, [] { return Opt("v1"); });
+  std::this_thread::sleep_for(600ms);
+  for (const auto& k : keys) EXPECT_EQ(cache.get_or_load<Opt>(k, 2s, [] { return Opt(); }), "v1");
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == keys.size(); }));
+  Cache other(cluster_options(cluster.url(), prefix));
+  for (const auto& k : keys) {
+    EXPECT_FALSE(
+        other.get_or_load<Opt>(k, 60s, []() -> Opt { throw std::logic_error("no"); }).has_value())
+        << k;
+  }
+  EXPECT_EQ(other.stats().negative_hits, keys.size());
+  EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
+}
+
 // The first seed is down: discovery asks the next one, and the subscriber,
 // which tries the first seed first, moves on to a live node.
 TEST(Cluster, ADeadFirstSeedIsSkipped) {
