@@ -189,34 +189,37 @@ TEST_F(RefreshTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldVal
   EXPECT_TRUE(eventually([&] { return !b.get<Opt>("k").has_value(); }));
 }
 
-// A refresh that finds nothing while another instance writes a new value
-// leaves that value alone: its "not found" replaces only the bytes it read.
-// (It deleted the key and set the marker unconditionally: the other
-// instance's write was lost.) b announces on another channel, as if its
-// invalidation had not reached a yet.
-TEST_F(RefreshTest, ARefreshThatFindsNothingDoesNotDeleteAValueWrittenMeanwhile) {
+// A refresh while another instance writes a new value leaves that value
+// alone, whether the reload found a value or nothing: it replaces only the
+// bytes it read. (A "not found" deleted the key and set the marker
+// unconditionally: the other instance's write was lost.) b announces on
+// another channel, as if its invalidation had not reached a yet; a's
+// compare-and-set loses, so a drops its reload from L1 too.
+TEST_F(RefreshTest, ARefreshDoesNotReplaceAValueWrittenMeanwhile) {
+  using Opt = std::optional<std::string>;
   Cache a(options());
   Options late = options();
   late.pubsub_channel = prefix_ + "unheard";
   Cache b(late);
-  using Opt = std::optional<std::string>;
-  EXPECT_EQ(a.get_or_load<Opt>("k", 3s, [] { return Opt("v1"); }), "v1");
-  std::this_thread::sleep_for(1600ms);  // stale (1.5 s), not expired (3 s)
-  EXPECT_EQ(a.get_or_load<Opt>("k", 3s,
-                               [&b] {
-                                 b.set<Opt>("k", Opt("new"), 60s);  // after the refresh's read
-                                 return Opt();                      // the row is gone
-                               }),
-            "v1");
-  ASSERT_TRUE(eventually([&] { return a.stats().refreshes_ok == 1; }));
   RedisCli cli(server_);
-  std::string raw;
-  ASSERT_TRUE(cli.get(prefix_ + "k", &raw)) << "the new value was deleted";
-  EXPECT_EQ(raw.substr(9), "new");
-  EXPECT_EQ(cli.cmd({"EXISTS", prefix_ + "\x01neg\x01k"}).integer, 0);
-  // Nor does a keep its "not found": its compare-and-set lost, so its L1
-  // drops the reload and reads b's value from Redis.
-  EXPECT_EQ(a.get<Opt>("k"), Opt("new"));
+  for (const Opt& reloaded : {Opt(), Opt("v2")}) {
+    const std::string k = reloaded ? "found" : "gone";
+    EXPECT_EQ(a.get_or_load<Opt>(k, 3s, [] { return Opt("v1"); }), "v1");
+    std::this_thread::sleep_for(1600ms);  // stale (1.5 s), not expired (3 s)
+    const std::uint64_t refreshed = a.stats().refreshes_ok;
+    EXPECT_EQ(a.get_or_load<Opt>(k, 3s,
+                                 [&] {
+                                   b.set<Opt>(k, Opt("new"), 60s);  // after the refresh's read
+                                   return reloaded;
+                                 }),
+              "v1");
+    ASSERT_TRUE(eventually([&] { return a.stats().refreshes_ok == refreshed + 1; })) << k;
+    std::string raw;
+    ASSERT_TRUE(cli.get(prefix_ + k, &raw)) << k << ": the new value was deleted";
+    EXPECT_EQ(raw.substr(9), "new") << k;
+    EXPECT_EQ(cli.cmd({"EXISTS", prefix_ + "\x01neg\x01" + k}).integer, 0) << k;
+    EXPECT_EQ(a.get<Opt>(k), Opt("new")) << k << ": a kept its reload";
+  }
 }
 
 TEST(RefreshWithoutRedisTest, ARefreshThatFindsNothingWithoutNegativeCachingDropsTheOldValue) {
