@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 
 #include "util/spin.h"
 #include "util/thread_annotations.h"
+#include "util/thread_stripe.h"
 
 namespace multicache::util {
 
@@ -23,64 +25,83 @@ class MC_CAPABILITY("mutex") Mutex {
   std::mutex mu_;
 };
 
-// A reader-writer lock built for L1 hits: a reader's lock and unlock are one
-// atomic add each on the lock's word, inline (std::shared_mutex calls into
-// pthread_rwlock, about 60 instructions per lock/unlock pair). Writers take a
-// mutex among themselves, then set the writer bit, which turns new readers
-// away, and wait for the readers inside to leave. Every wait first spins
-// briefly (util::spin_until, a few microseconds at most: writers and L1 hits
-// hold the lock for well under one; a slow visit_or_load reader outlasts the
-// spin, and its writer then sleeps), then blocks on the word (C++20 atomic wait: a futex on
-// Linux); only the last reader leaving while a writer waits, and a writer
-// leaving, notify. Writer-preferring: a stream of readers cannot starve a
-// writer. Not recursive: a thread holding the shared lock must not take it
-// again (with a writer waiting in between, it would wait for itself).
+// A reader-writer lock built for L1 hits, where two cores reading the same
+// shard must not pass one cache line back and forth. Readers count
+// themselves in one of k_stripes counters, each on its own cache line,
+// picked by the thread (util::thread_stripe): a reader's lock and unlock
+// are one atomic add each on its own stripe's line, plus a read of the
+// writer flag, a line that stays shared in every core's cache while no
+// writer comes (a single reader count made every hit of another core's
+// shard a cache miss: README, Performance). Writers take a mutex among
+// themselves, set the writer flag, which turns new readers away, then wait
+// for every stripe to empty. Every wait first spins briefly
+// (util::spin_until, a few microseconds at most: writers and L1 hits hold the
+// lock for well under one; a slow visit_or_load reader outlasts the spin, and
+// its writer then sleeps), then blocks on the word it waits for (C++20
+// atomic wait: a futex on Linux); only a reader leaving its stripe empty while
+// a writer is in, and a writer leaving, notify. Writer-preferring: a stream of
+// readers cannot starve a writer. Not recursive: a thread holding the shared
+// lock must not take it again (with a writer waiting in between, it would
+// wait for itself). A lock takes (k_stripes + 1) cache lines.
 class MC_CAPABILITY("shared_mutex") SharedMutex {
  public:
+  static constexpr std::size_t k_stripes = 8;
+
   void lock() MC_ACQUIRE() {
     if (!spin_until([this] { return writers_.try_lock(); })) writers_.lock();
-    std::uint32_t s = state_.fetch_or(k_writer, std::memory_order_acquire) | k_writer;
-    spin_until([&] {
-      s = state_.load(std::memory_order_acquire);
-      return (s & k_readers) == 0;
-    });
-    while ((s & k_readers) != 0) {
-      state_.wait(s, std::memory_order_acquire);
-      s = state_.load(std::memory_order_acquire);
-    }
+    // seq_cst, as the readers' add and check: either a reader sees the flag,
+    // or this writer sees the reader's count.
+    writer_.store(1, std::memory_order_seq_cst);
+    for (Stripe& s : stripes_) wait_for(s.readers, [](std::uint32_t n) { return n == 0; });
   }
   void unlock() MC_RELEASE() {
-    state_.fetch_and(~k_writer, std::memory_order_release);
-    state_.notify_all();  // readers turned away
+    writer_.store(0, std::memory_order_seq_cst);
+    writer_.notify_all();  // readers turned away
     writers_.unlock();
   }
   void lock_shared() MC_ACQUIRE_SHARED() {
-    while ((state_.fetch_add(1, std::memory_order_acquire) & k_writer) != 0) {
-      leave();  // a writer holds or waits: step back until it is done
-      std::uint32_t s = 0;
-      spin_until([&] {
-        s = state_.load(std::memory_order_relaxed);
-        return (s & k_writer) == 0;
-      });
-      while ((s & k_writer) != 0) {
-        state_.wait(s, std::memory_order_relaxed);
-        s = state_.load(std::memory_order_relaxed);
-      }
+    std::atomic<std::uint32_t>& readers = stripe().readers;
+    while (true) {
+      readers.fetch_add(1, std::memory_order_seq_cst);
+      if (writer_.load(std::memory_order_seq_cst) == 0) return;
+      leave(readers);  // a writer holds or waits: step back until it is done
+      wait_for(writer_, [](std::uint32_t w) { return w == 0; });
     }
   }
-  void unlock_shared() MC_RELEASE_SHARED() { leave(); }
+  void unlock_shared() MC_RELEASE_SHARED() { leave(stripe().readers); }
 
  private:
-  static constexpr std::uint32_t k_writer = 1u << 31;
-  static constexpr std::uint32_t k_readers = k_writer - 1;
+  struct alignas(64) Stripe {
+    std::atomic<std::uint32_t> readers{0};  // readers of this stripe inside or stepping in
+  };
 
-  void leave() {
-    // The last reader out while a writer waits lets it in.
-    if (state_.fetch_sub(1, std::memory_order_release) == (k_writer | 1)) state_.notify_all();
+  static Stripe& stripe_of(Stripe* stripes) { return stripes[thread_stripe() % k_stripes]; }
+  Stripe& stripe() { return stripe_of(stripes_); }
+
+  void leave(std::atomic<std::uint32_t>& readers) {
+    // The last reader out of a stripe while a writer waits lets it go on.
+    if (readers.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        writer_.load(std::memory_order_seq_cst) != 0) {
+      readers.notify_all();
+    }
+  }
+  // Spins, then sleeps, until done(word's value).
+  template <class Done>
+  static void wait_for(std::atomic<std::uint32_t>& word, Done done) {
+    std::uint32_t v = 0;
+    spin_until([&] {
+      v = word.load(std::memory_order_seq_cst);
+      return done(v);
+    });
+    while (!done(v)) {
+      word.wait(v, std::memory_order_seq_cst);
+      v = word.load(std::memory_order_seq_cst);
+    }
   }
 
-  std::atomic<std::uint32_t> state_{0};  // k_writer | number of readers inside or stepping in
-  std::mutex writers_;                   // one writer at a time
+  Stripe stripes_[k_stripes];
+  alignas(64) std::atomic<std::uint32_t> writer_{0};  // 1 while a writer holds or waits
+  std::mutex writers_;                                // one writer at a time
 };
 
 class MC_SCOPED_CAPABILITY MutexLock {
