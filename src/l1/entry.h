@@ -3,9 +3,9 @@
 //
 // Entries are created and destroyed by their shard (Entry::create/destroy),
 // indexed by its FlatIndex and linked into its policy ring. All fields but the
-// two atomics are written only under the shard's exclusive lock; readers under
-// the shared lock read them and may flip the atomics (the CLOCK reference bit
-// and the refresh claim).
+// three atomics are written only under the shard's exclusive lock; readers
+// under the shared lock read them and may set the atomics (the CLOCK
+// reference bit, the refresh claim and the sketch epoch).
 #pragma once
 
 #include <atomic>
@@ -38,6 +38,10 @@ struct Entry {
   std::uint8_t segment = 0;
   // Bytes between the start of the allocation and the entry (see create()).
   std::uint8_t align_offset = 0;
+  // W-TinyLFU: the sketch's epoch() in which a hit found this key's counters
+  // saturated (0: none yet); until the sketch ages, hits skip counting it.
+  // Set by readers.
+  std::atomic<std::uint32_t> sketch_epoch{0};
   // Set only by set_value(), which keeps bytes in step; its pointer is still
   // in the first line.
   detail::erased_value value;

@@ -42,18 +42,29 @@ class FrequencySketch {
         table_(std::make_unique<Block[]>(blocks_)),
         sample_size_(std::max<std::size_t>(960, capacity * 15)) {}
 
-  void increment(std::uint64_t hash) {
+  // Counts one request for the key. Returns whether the key was saturated
+  // already (its doorkeeper bits set and its 4 counters at 15), so that this
+  // request changed nothing; it stays so until the next aging, which changes
+  // epoch(), so a caller may skip the key's increments until then.
+  bool increment(std::uint64_t hash) {
     const std::uint64_t h = util::mix_hash(hash);
     Block& b = block(h);
     if (!test_and_set_doorkeeper(b, h)) {
       added();
-      return;
+      return false;
     }
     // Unrolled, and | rather than ||: every row is bumped (a hit's hot path).
     if (bump(b, slot(h, 0)) | bump(b, slot(h, 1)) | bump(b, slot(h, 2)) | bump(b, slot(h, 3))) {
       added();
+      return false;
     }
+    return true;
   }
+
+  // Changes at every aging, never 0: a key increment() found saturated in
+  // this epoch stays saturated while it lasts (counters only grow between
+  // agings). Acquire: counters read after it are no older than its aging.
+  std::uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
   // Starts loading the key's block, so that a later increment() of the same
   // hash finds it in cache (a hit prefetches, looks up, then counts).
@@ -135,6 +146,8 @@ class FrequencySketch {
       for (auto& w : b.doorkeeper) w.store(0, std::memory_order_relaxed);
     }
     for (Stripe& st : additions_) st.n.store(0, std::memory_order_relaxed);
+    const std::uint32_t next = epoch_.load(std::memory_order_relaxed) + 1;
+    epoch_.store(next == 0 ? 1 : next, std::memory_order_release);
   }
 
   const std::size_t blocks_;
@@ -144,8 +157,9 @@ class FrequencySketch {
   struct alignas(64) Stripe {
     std::atomic<std::size_t> n{0};
   };
-  Stripe additions_[k_stripes];     // additions since the last aging, per thread stripe
-  std::atomic<bool> aging_{false};  // one thread ages at a time
+  Stripe additions_[k_stripes];          // additions since the last aging, per thread stripe
+  std::atomic<bool> aging_{false};       // one thread ages at a time
+  std::atomic<std::uint32_t> epoch_{1};  // see epoch()
 };
 
 }  // namespace multicache::l1

@@ -152,6 +152,8 @@ class L1Cache {
   std::size_t items() const { return items_.load(std::memory_order_relaxed); }
   std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   std::size_t shard_count() const { return shards_.size(); }
+  // The frequency sketch (tinylfu), else nullptr; for tests.
+  const FrequencySketch* sketch() const { return sketch_.get(); }
 
  private:
   struct Shard {
@@ -183,9 +185,13 @@ class L1Cache {
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                           const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy);
+  // *counted: set when the key was counted in the sketch (it was found).
   template <class CopyFn>
   lookup_result locked_find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
-                            const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy);
+                            const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy,
+                            bool* counted);
+  // Counts a found entry's key in the sketch (tinylfu), under its shard's lock.
+  void count_found(Entry& e) const;
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump,

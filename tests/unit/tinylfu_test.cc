@@ -83,6 +83,40 @@ TEST(FrequencySketch, AgingHalvesEachCounterOnItsOwn) {
   }
 }
 
+// increment() reports saturation (the request changed nothing) exactly when
+// the key's estimate is at its top, and aging moves the epoch on.
+TEST(FrequencySketch, ReportsSaturationAndAgingEndsIt) {
+  FrequencySketch s(100);
+  int until_saturated = 0;
+  while (!s.increment(42)) {
+    ASSERT_LT(++until_saturated, 100);
+    EXPECT_LE(s.estimate(42), 16);
+  }
+  EXPECT_EQ(s.estimate(42), 16);  // 15, plus the doorkeeper
+  EXPECT_GE(until_saturated, 15);
+  const std::uint32_t before = s.epoch();
+  s.age_now();
+  EXPECT_NE(s.epoch(), before);
+  EXPECT_NE(s.epoch(), 0u);
+  EXPECT_FALSE(s.increment(42));  // halved: counting again
+}
+
+// A hit skips counting a key found saturated, until the sketch ages: after
+// aging, hits count the key again (as if every hit had been counted).
+TEST(TinyLfu, HitsCountASaturatedKeyAgainOnceTheSketchAges) {
+  L1Counters counters;
+  L1Cache c(1000, 1 << 20, &counters, policy::tinylfu);
+  ASSERT_EQ(fill(c, "hot"), insert_result::inserted);
+  const FrequencySketch& sketch = *c.sketch();
+  const std::uint64_t h = L1Cache::hash("hot");
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(touch(c, "hot"));
+  EXPECT_EQ(sketch.estimate(h), 16);
+  const_cast<FrequencySketch&>(sketch).age_now();  // no other thread uses it
+  EXPECT_EQ(sketch.estimate(h), 7);                // halved, and the doorkeeper cleared
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(touch(c, "hot"));
+  EXPECT_EQ(sketch.estimate(h), 10);  // the doorkeeper again, and 2 more per counter
+}
+
 TEST(TinyLfu, AOneHitNewcomerIsCachedThenLosesAdmission) {
   L1Counters counters;
   L1Cache c(4, std::size_t{1} << 30, &counters, policy::tinylfu);  // one shard
