@@ -259,12 +259,20 @@ TEST_F(RefreshTest, AValueReadFromRedisAlreadyStaleIsRefreshed) {
 // the only refresh thread) must not replace the set()'s value when it runs.
 void expect_a_queued_refresh_not_to_undo_a_set(Cache& cache, std::chrono::milliseconds ttl,
                                                const std::function<void()>& make_stale) {
-  std::latch blocker_running(1), unblock(1);
-  std::atomic<int> blocker_loads{0};
-  auto blocker = [&] {
-    if (blocker_loads.fetch_add(1) > 0) {
-      blocker_running.count_down();
-      unblock.wait();
+  // Owned by the loader's copies: the refresh that runs it may still be
+  // leaving unblock.wait() when this function returns (it counts its refresh
+  // with a relaxed counter, which orders nothing for TSan).
+  struct Blocking {
+    std::latch running{1}, unblock{1};
+    std::atomic<int> loads{0};
+  };
+  const auto sync = std::make_shared<Blocking>();
+  std::latch& blocker_running = sync->running;
+  std::latch& unblock = sync->unblock;
+  auto blocker = [sync] {
+    if (sync->loads.fetch_add(1) > 0) {
+      sync->running.count_down();
+      sync->unblock.wait();
     }
     return std::string("b");
   };
