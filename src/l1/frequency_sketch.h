@@ -13,8 +13,9 @@
 // every counter is halved and the doorkeeper cleared, so old popularity
 // fades. Additions are counted in per-thread stripes (no shared line bounces
 // between cores on a hit) and summed every 32nd addition of a stripe, so
-// aging starts within a few dozen additions of the mark. Counters and bits are relaxed atomics:
-// concurrent increments may lose an update (the sketch is approximate anyway) but never race.
+// aging starts within a few dozen additions of the mark. Counters and bits are relaxed atomics,
+// raised by compare-and-swap: between agings a counter never goes down, so a key seen
+// saturated stays so until the next aging (an aging pass may lose a concurrent increment).
 //
 // Thread-safe; wait-free except the occasional aging pass.
 #pragma once
@@ -42,23 +43,44 @@ class FrequencySketch {
         table_(std::make_unique<Block[]>(blocks_)),
         sample_size_(std::max<std::size_t>(960, capacity * 15)) {}
 
-  // Counts one request for the key. Returns whether the key was saturated
-  // already (its doorkeeper bits set and its 4 counters at 15), so that this
-  // request changed nothing; it stays so until the next aging, which changes
-  // epoch(), so a caller may skip the key's increments until then.
+  // What record() did: saturated, the key was saturated already (its
+  // doorkeeper bits set and its 4 counters at 15), so this request changed
+  // nothing, and it stays so until the next aging, which changes epoch() (a
+  // caller may skip the key's requests until then); aging_due, this request
+  // reached the aging mark: call age_if_due() (the caller may first release
+  // its locks, as an aging pass takes milliseconds on a large sketch).
+  struct Counted {
+    bool saturated = false;
+    bool aging_due = false;
+  };
+
+  // Counts one request for the key, and ages when that is due; whether the
+  // key was saturated already (see Counted).
   bool increment(std::uint64_t hash) {
+    const Counted c = record(hash);
+    if (c.aging_due) age_if_due();
+    return c.saturated;
+  }
+
+  // Counts one request for the key, without aging.
+  Counted record(std::uint64_t hash) {
     const std::uint64_t h = util::mix_hash(hash);
     Block& b = block(h);
-    if (!test_and_set_doorkeeper(b, h)) {
-      added();
-      return false;
-    }
+    if (!test_and_set_doorkeeper(b, h)) return {false, added()};
     // Unrolled, and | rather than ||: every row is bumped (a hit's hot path).
     if (bump(b, slot(h, 0)) | bump(b, slot(h, 1)) | bump(b, slot(h, 2)) | bump(b, slot(h, 3))) {
-      added();
-      return false;
+      return {false, added()};
     }
-    return true;
+    return {true, false};
+  }
+
+  // Ages (see above) if enough additions were recorded since the last aging
+  // and no other thread is aging.
+  void age_if_due() {
+    if (aging_.exchange(true, std::memory_order_acquire)) return;
+    // Another thread may have aged since the caller's addition: count again.
+    if (additions() >= sample_size_) age();
+    aging_.store(false, std::memory_order_release);
   }
 
   // Changes at every aging, never 0: a key increment() found saturated in
@@ -101,13 +123,18 @@ class FrequencySketch {
   static int counter(const Block& b, unsigned i) {
     return (b.counters[i / 2].load(std::memory_order_relaxed) >> (4 * (i % 2))) & 15;
   }
-  // Adds one unless saturated; whether it did.
+  // Adds one unless saturated; whether it did. A compare-and-swap: a plain
+  // store of the byte could write back an older value of it (two counters
+  // share a byte), lowering a counter that a reader already found saturated
+  // and skips until the next aging.
   static bool bump(Block& b, unsigned i) {
     std::atomic<std::uint8_t>& byte = b.counters[i / 2];
-    const std::uint8_t v = byte.load(std::memory_order_relaxed);
     const unsigned shift = 4 * (i % 2);
-    if (((v >> shift) & 15) == 15) return false;
-    byte.store(static_cast<std::uint8_t>(v + (1u << shift)), std::memory_order_relaxed);
+    std::uint8_t v = byte.load(std::memory_order_relaxed);
+    do {
+      if (((v >> shift) & 15) == 15) return false;
+    } while (!byte.compare_exchange_weak(v, static_cast<std::uint8_t>(v + (1u << shift)),
+                                         std::memory_order_relaxed));
     return true;
   }
   // The doorkeeper's two bits of a key: a word and two positions from hash
@@ -124,17 +151,17 @@ class FrequencySketch {
     w.fetch_or(m, std::memory_order_relaxed);
     return false;
   }
-  void added() {
+  // Counts an addition in this thread's stripe; whether aging is due (every
+  // 32nd addition of a stripe sums the stripes).
+  bool added() {
     std::atomic<std::size_t>& n = additions_[util::thread_stripe() % k_stripes].n;
-    if ((n.fetch_add(1, std::memory_order_relaxed) + 1) % 32 != 0) return;
+    if ((n.fetch_add(1, std::memory_order_relaxed) + 1) % 32 != 0) return false;
+    return additions() >= sample_size_;
+  }
+  std::size_t additions() const {
     std::size_t total = 0;
     for (const Stripe& st : additions_) total += st.n.load(std::memory_order_relaxed);
-    if (total < sample_size_ || aging_.exchange(true, std::memory_order_acquire)) return;
-    // Another thread may have aged between the sum and the exchange: count again.
-    total = 0;
-    for (const Stripe& st : additions_) total += st.n.load(std::memory_order_relaxed);
-    if (total >= sample_size_) age();
-    aging_.store(false, std::memory_order_release);
+    return total;
   }
   void age() {
     for (std::size_t i = 0; i < blocks_; ++i) {

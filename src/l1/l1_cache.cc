@@ -124,33 +124,38 @@ lookup_result L1Cache::find_impl(std::string_view key, std::uint64_t hash,
   // after it is released.
   if (sketch_) sketch_->prefetch(hash);
   shard_for(hash).prefetch(hash);
-  bool counted = false;
+  // An aging pass the count made due runs after the lock is released: it
+  // takes milliseconds on a large sketch.
+  HitCount counted;
   const lookup_result r = locked_find(key, hash, ops, now, claim, next, copy, &counted);
-  if (sketch_ && !counted) sketch_->increment(hash);
+  if (sketch_ && !counted.counted) sketch_->increment(hash);
+  if (counted.aging_due) sketch_->age_if_due();
   return r;
 }
 
-void L1Cache::count_found(Entry& e) const {
+bool L1Cache::count_found(Entry& e) const {
   // A key whose counters were saturated since the sketch last aged is not
   // counted again (it would change nothing): about 100 instructions fewer
   // for most hits of popular keys.
   const std::uint32_t epoch = sketch_->epoch();
-  if (e.sketch_epoch.load(std::memory_order_relaxed) == epoch) return;
-  if (sketch_->increment(e.hash)) e.sketch_epoch.store(epoch, std::memory_order_relaxed);
+  if (e.sketch_epoch.load(std::memory_order_relaxed) == epoch) return false;
+  const FrequencySketch::Counted c = sketch_->record(e.hash);
+  if (c.saturated) e.sketch_epoch.store(epoch, std::memory_order_relaxed);
+  return c.aging_due;
 }
 
 template <class CopyFn>
 lookup_result L1Cache::locked_find(std::string_view key, std::uint64_t hash,
                                    const detail::TypeOps* ops, const ReadTime& now, bool claim,
-                                   FlatIndex::reads next, CopyFn copy, bool* counted) {
+                                   FlatIndex::reads next, CopyFn copy, HitCount* counted) {
   Shard& s = shard_to_lock(hash);
   util::ReaderLock lock(s.mu);
   Entry* found = s.index.find(key, hash, next);
   if (found == nullptr) return lookup_result::miss;
   Entry& e = *found;
   if (sketch_) {
-    count_found(e);
-    *counted = true;
+    counted->aging_due = count_found(e);
+    counted->counted = true;
   }
   if (e.ops != ops || now.reached(e.expires_at_ns)) return lookup_result::miss;
   if (!e.referenced.load(std::memory_order_relaxed)) {

@@ -185,13 +185,19 @@ class L1Cache {
   template <class CopyFn>
   lookup_result find_impl(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                           const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy);
-  // *counted: set when the key was counted in the sketch (it was found).
+  // What locked_find did with the sketch: counted the key (it was found), and
+  // whether that made an aging pass due (for after the lock).
+  struct HitCount {
+    bool counted = false;
+    bool aging_due = false;
+  };
   template <class CopyFn>
   lookup_result locked_find(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                             const ReadTime& now, bool claim, FlatIndex::reads next, CopyFn copy,
-                            bool* counted);
-  // Counts a found entry's key in the sketch (tinylfu), under its shard's lock.
-  void count_found(Entry& e) const;
+                            HitCount* counted);
+  // Counts a found entry's key in the sketch (tinylfu), under its shard's
+  // lock, without aging; whether aging is due.
+  bool count_found(Entry& e) const;
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump,

@@ -8,6 +8,7 @@
 
 #include "l1/frequency_sketch.h"
 #include "l1/l1_cache.h"
+#include "support/redis_server.h"
 
 namespace multicache::l1 {
 namespace {
@@ -99,6 +100,41 @@ TEST(FrequencySketch, ReportsSaturationAndAgingEndsIt) {
   EXPECT_NE(s.epoch(), before);
   EXPECT_NE(s.epoch(), 0u);
   EXPECT_FALSE(s.increment(42));  // halved: counting again
+}
+
+// What lets a hit skip a key found saturated: the key stays saturated until
+// the sketch ages, even while other threads count it (and its neighbours in
+// the same counter bytes). Two threads count each key 24 times in lockstep;
+// every key increment() reported saturated must still be at the top. (With a
+// plain load and store per counter, a thread could write back a byte older
+// than the one another thread had just seen saturated: thousands of keys
+// ended below the top, every run.)
+TEST(FrequencySketch, AKeyReportedSaturatedStaysSoUnderConcurrentCounts) {
+  const std::size_t keys = static_cast<std::size_t>(100000 / test::slowdown());
+  FrequencySketch s(std::size_t{1} << 20);  // ages after 15.7M additions: not here
+  std::vector<std::atomic<bool>> reported(keys);
+  std::atomic<std::size_t> arrived{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (std::size_t i = 0; i < keys; ++i) {
+        arrived.fetch_add(1);
+        while (arrived.load() < 2 * (i + 1)) std::this_thread::yield();
+        for (int j = 0; j < 24 && !reported[i].load(); ++j) {  // as hits skip it then
+          if (s.increment(0x9E3779B97F4A7C15ull * (i + 1))) reported[i].store(true);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::size_t below_top = 0, saturated = 0;
+  for (std::size_t i = 0; i < keys; ++i) {
+    if (!reported[i].load()) continue;
+    ++saturated;
+    if (s.estimate(0x9E3779B97F4A7C15ull * (i + 1)) < 16) ++below_top;
+  }
+  EXPECT_GT(saturated, keys / 2);
+  EXPECT_EQ(below_top, 0u) << "of " << saturated;
 }
 
 // A hit skips counting a key found saturated, until the sketch ages: after
