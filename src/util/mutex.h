@@ -31,8 +31,9 @@ class MC_CAPABILITY("mutex") Mutex {
 // picked by the thread (util::thread_stripe): a reader's lock and unlock
 // are one atomic add each on its own stripe's line, plus a read of the
 // writer flag, a line that stays shared in every core's cache while no
-// writer comes (a single reader count made every hit of another core's
-// shard a cache miss: README, Performance). Writers take a mutex among
+// writer comes (with a single reader count, the cores took that line from
+// each other on every hit of a shared shard: README, Performance, for what
+// the change measured). Writers take a mutex among
 // themselves, set the writer flag, which turns new readers away, then wait
 // for every stripe to empty. Every wait first spins briefly
 // (util::spin_until, a few microseconds at most: writers and L1 hits hold the
@@ -75,8 +76,7 @@ class MC_CAPABILITY("shared_mutex") SharedMutex {
     std::atomic<std::uint32_t> readers{0};  // readers of this stripe inside or stepping in
   };
 
-  static Stripe& stripe_of(Stripe* stripes) { return stripes[thread_stripe() % k_stripes]; }
-  Stripe& stripe() { return stripe_of(stripes_); }
+  Stripe& stripe() { return stripes_[thread_stripe() % k_stripes]; }
 
   void leave(std::atomic<std::uint32_t>& readers) {
     // The last reader out of a stripe while a writer waits lets it go on.
