@@ -198,6 +198,9 @@ class L1Cache {
   // Counts a found entry's key in the sketch (tinylfu), under its shard's
   // lock, without aging; whether aging is due.
   bool count_found(Entry& e) const;
+  // count_found's out-of-line part: records the key, epoch being the
+  // sketch's epoch() read before.
+  [[gnu::noinline]] bool count_unsaturated(Entry& e, std::uint32_t epoch) const;
   insert_result insert_impl(const InsertRequest& req, std::uint64_t hash, const FillToken* token,
                             std::int64_t now_ns, bool bump_generation = false);
   void erase_impl(std::string_view key, std::uint64_t hash, bool bump,
