@@ -69,7 +69,7 @@ Cache::Impl::Impl(Options options)
   cs.command_timeout = opts_.command_timeout;
   // A waiter's spin pays only while the thread it waits for runs on another
   // CPU; with one usable CPU it would only hold that thread back
-  // (README, Performance).
+  // (docs/performance.md).
   if (util::usable_cpus() > 1) spin_in_effect_ = opts_.redis_spin_wait;
   cs.spin_wait = spin_in_effect_;
   cs.log = [this](bool is_error, std::string_view msg) {

@@ -156,13 +156,13 @@ struct Options {
   // reply that comes while it spins costs no thread wake-up; the waiting
   // thread burns CPU instead, up to this much per command while Redis is
   // slow to answer. A lone caller never spins (it sends its own command).
-  // Measured (README, Performance): reads under concurrency gain throughput
+  // Measured (docs/performance.md): reads under concurrency gain throughput
   // and, from 16 threads up, spend less CPU per read than with 0 (sleep at
   // once). Applies only when the constructing thread's affinity mask holds
   // more than one CPU (threads inherit it; taskset, a cpuset): on one CPU a
   // spinning waiter only holds back the thread it waits for, so it sleeps at
   // once (metric redis_spin_wait_seconds: the spin in effect). A CPU quota
-  // does not count (README, Performance).
+  // does not count (docs/performance.md).
   // Range [0, 100 ms], and not above command_timeout. Default 100 µs.
   std::chrono::microseconds redis_spin_wait{100};
   // Number of multiplexed Redis connections for commands, and as many

@@ -66,7 +66,7 @@ struct Entry {
   // serves aligned allocations from its arenas, under their lock, never from
   // the thread's cache, so with entries built on one thread and freed on
   // another, replacing values kept two threads waiting on each other's arena
-  // lock (README, Performance: L1 writes).
+  // lock (docs/performance.md: L1 writes).
   static Entry* create(std::string_view key) {
     constexpr std::size_t slack = k_align - alignof(std::max_align_t);
     char* raw = static_cast<char*>(::operator new(sizeof(Entry) + key.size() + slack));

@@ -84,7 +84,7 @@ char* put_bulk(char* at, std::string_view a, std::string_view b) {
 // Written here rather than with hiredis's redisFormatCommandArgv, which
 // formats each length with sprintf and allocates three times: on an L2 hit
 // that was about 3,000 instructions per command, more than the rest of the
-// command's client-side path (README, Performance).
+// command's client-side path (docs/performance.md).
 std::string format_command(std::initializer_list<std::string_view> args) {
   std::size_t size = 3 + decimal_digits(args.size());
   for (auto a : args) size += bulk_size(a.size());

@@ -2,7 +2,7 @@
 // once: the CPUs in the calling thread's affinity mask (taskset, a cpuset,
 // `docker --cpuset-cpus`; threads inherit it). A CPU quota (`docker --cpus`,
 // a Kubernetes CPU limit) does not count: it bounds CPU time, not how many
-// threads run side by side (README, Performance: what spinning does under
+// threads run side by side (docs/performance.md: what spinning does under
 // each).
 //
 // Thread-safety: safe from any thread; reads the calling thread's mask on

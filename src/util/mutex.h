@@ -32,7 +32,7 @@ class MC_CAPABILITY("mutex") Mutex {
 // are one atomic add each on its own stripe's line, plus a read of the
 // writer flag, a line that stays shared in every core's cache while no
 // writer comes (with a single reader count, the cores took that line from
-// each other on every hit of a shared shard: README, Performance, for what
+// each other on every hit of a shared shard: docs/performance.md, for what
 // the change measured). Writers take a mutex among
 // themselves, set the writer flag, which turns new readers away, then wait
 // for every stripe to empty. Every wait first spins briefly

@@ -3,7 +3,7 @@
 // connections destroyed or reset between a send and the flush that
 // EventLoop::after_tasks would run for it. (Whether the flush, rather than
 // hiredis's own write event, wrote the commands is not observable here: that
-// it saves loop turns is measured with perf stat, see the README.)
+// it saves loop turns is measured with perf stat, see docs/performance.md.)
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
