@@ -84,7 +84,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
   if (!joined.leader) {
     metrics::bump(m.counters_.shared_loads);
     detail::erased_value v = m.wait_for_leader(key, ops, joined.call);
-    if (v) return {std::move(v), false};
+    if (v) return {std::move(v), false, read_source::joined};
     // A batch leader whose loader did not find the key: load it ourselves,
     // alone (joining again could wait behind batch after batch).
     joined = load::SingleFlight::lead_privately(ops);
@@ -101,8 +101,9 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
         m.fill_from_l2(key, hash, v, ops, token, /*will_refresh=*/true);
         out.value = std::move(v.value);
         out.needs_refresh = v.stale;
+        out.from = read_source::redis;
       } else if (m.opts_.distributed_single_flight && m.has_redis() && !v.failed && !v.corrupt) {
-        out.value = m.load_under_lock(key, hash, ops, ttl, token, loader);
+        out.value = m.load_under_lock(key, hash, ops, ttl, token, loader, &out.from);
       } else {
         out.value = m.timed_load(loader);
         metrics::bump(m.counters_.loads);
@@ -111,6 +112,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
       }
     } else {
       out.needs_refresh = again == l1::lookup_result::stale;
+      out.from = read_source::l1;
     }
   } catch (const load::LoadCycleError&) {  // a bug to show, not an outage to hide
     metrics::bump(m.counters_.load_errors);
@@ -120,7 +122,7 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
     metrics::bump(m.counters_.load_errors);
     if (auto stale = m.stale_on_error(key, hash, ops)) {  // stale-if-error
       m.flights_.finish(key, joined.call, stale, nullptr);
-      return {std::move(stale), false};
+      return {std::move(stale), false, read_source::stale_on_error};
     }
     m.flights_.finish(key, joined.call, nullptr, std::current_exception());
     throw;

@@ -21,7 +21,8 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
                                                   const detail::TypeOps* ops,
                                                   std::chrono::milliseconds ttl,
                                                   const l1::FillToken& token,
-                                                  const detail::LoaderRef& loader) {
+                                                  const detail::LoaderRef& loader,
+                                                  read_source* from) {
   const std::string lock_token = origin_ + ":" + std::to_string(lock_serial_.fetch_add(1));
   const auto deadline = std::chrono::steady_clock::now() + opts_.lock_wait;
   auto backoff = std::chrono::milliseconds(1);
@@ -44,6 +45,7 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
     if (v.value) {  // the holder's value (or its "not found")
       fill_from_l2(key, hash, v, ops, token);
       metrics::bump(counters_.shared_loads);
+      *from = read_source::joined;
       return std::move(v.value);
     }
     if (v.failed) {
@@ -68,12 +70,14 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
     if (v.value) {
       fill_from_l2(key, hash, v, ops, token);
       metrics::bump(counters_.shared_loads);
+      *from = read_source::joined;
       return std::move(v.value);
     }
     redis_failed = v.failed;
   }
   detail::erased_value value = timed_load(loader);
   metrics::bump(counters_.loads);
+  *from = read_source::loader;
   // Wait for the write: waiters poll for it, and the lock must outlive it.
   store_loaded(key, hash, value, ops, ttl, token, {.write_l2 = !redis_failed, .overwrite = false});
   return value;

@@ -139,10 +139,12 @@ class Cache::Impl {
   void withdraw_if_overtaken(const l2::WriteRequest& w, std::uint64_t hash,
                              const l1::FillToken& token);
   // Distributed single-flight (cache_dlock.cc): loads under a Redis lock, or
-  // waits for the lock holder's value. Stores what it loads.
+  // waits for the lock holder's value. Stores what it loads. *from: loader,
+  // or joined (the holder's value).
   detail::erased_value load_under_lock(std::string_view key, std::uint64_t hash,
                                        const detail::TypeOps* ops, std::chrono::milliseconds ttl,
-                                       const l1::FillToken& token, const detail::LoaderRef& loader);
+                                       const l1::FillToken& token, const detail::LoaderRef& loader,
+                                       read_source* from);
   // token: taken when the refresh was queued, so that a write of the key
   // after that (set(), an invalidation) cancels it.
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,

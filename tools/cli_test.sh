@@ -133,4 +133,19 @@ for r in 0.3 0.6 0.95; do
     'BEGIN { f = r / (r + w); exit !(r + w > 1000 && f > want - 0.001 && f < want + 0.001) }' ||
     fail "--reads $r: $reads reads and $writes writes"
 done
+# Latency per layer: every read counted under where get_or_load said its
+# value came from, and the layers add up to the reads that did not load. With
+# 1000 keys through a 100-item L1, Redis serves what L1 evicted.
+out=$("$bench" --keys 1000 --l1-items 100 --duration 1 --threads 2 --loader-us 0 --json) ||
+  fail "per layer: exit $?"
+nothing_left "per layer"
+for layer in reads_l1 reads_redis reads_loaded; do
+  [ "$(count $layer "$out")" -gt 0 ] || fail "per layer: no $layer: $out"
+done
+layers=$(($(count reads_l1 "$out") + $(count reads_redis "$out") + $(count reads_joined "$out") +
+  $(count reads_stale_on_error "$out")))
+[ "$layers" -eq "$(count reads_cached "$out")" ] || fail "per layer: $layers != reads_cached: $out"
+out=$("$bench" --redis none --keys 1000 --l1-items 100 --duration 0.3 --loader-us 0 --json) ||
+  fail "per layer, L1-only: exit $?"
+[ "$(count reads_redis "$out")" -eq 0 ] || fail "per layer, L1-only: reads from Redis: $out"
 echo "cli_test: all passed"

@@ -10,8 +10,9 @@
 // Zipf(S) trace over N keys; a fraction R of them (exactly, over each
 // thread's operations) are get_or_load (whose loader sleeps U µs), the rest
 // set. Prints progress each second, then throughput, latency percentiles
-// (reads served from cache, reads that ran the loader, writes), hit ratio
-// per layer and loader calls; --json prints the same as one object.
+// per layer (reads by where get_or_load says their value came from: L1,
+// Redis, another caller of the key, the loader; and writes), hit ratio per
+// layer and loader calls; --json prints the same as one object.
 // --trace FILE takes the keys from a trace instead (binary, little-endian
 // u64 key ids, one per request), replayed in order, round and round.
 // --simulate replays the requests against each L1 policy at several sizes
@@ -96,10 +97,18 @@ class Histogram {
   std::uint64_t total_ = 0;
 };
 
+// Reads by where get_or_load said their value came from (multicache::read_source).
+constexpr std::size_t k_sources = 5;
+static_assert(static_cast<std::size_t>(multicache::read_source::stale_on_error) + 1 == k_sources,
+              "one histogram per read_source");
+
 struct ThreadResult {
-  Histogram cached;  // reads that did not run the loader (L1 or Redis)
-  Histogram loaded;  // reads whose loader ran in this call
+  std::array<Histogram, k_sources> reads;  // indexed by read_source
   Histogram writes;
+  Histogram& by(multicache::read_source from) { return reads[static_cast<std::size_t>(from)]; }
+  const Histogram& by(multicache::read_source from) const {
+    return reads[static_cast<std::size_t>(from)];
+  }
 };
 
 // Replays `trace` (key ids) against an L1 of `capacity` entries with `p`;
@@ -221,13 +230,15 @@ int run(const Config& cfg) {
   o.redis_url = url;
   o.key_prefix = "mcbench:";
   o.l1_max_items = cfg.l1_items;
+  // Before the cache: a background refresh may run its loader, which
+  // returns this, until the cache is destroyed.
+  const std::string value(cfg.value_size, 'v');
   multicache::Cache cache(o);
   if (!url.empty() && !cache.redis_connected()) {
     std::fprintf(stderr, "multicache-bench: Redis at %s is not reachable\n",
                  multicache::tool::redacted(url).c_str());
     return 1;
   }
-  const std::string value(cfg.value_size, 'v');
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> ops{0};
   std::vector<ThreadResult> results(static_cast<std::size_t>(cfg.threads));
@@ -253,13 +264,15 @@ int run(const Config& cfg) {
           }
           r.writes.add((steady::now() - t0).count());
         } else {
-          bool ran = false;
-          auto v = cache.get_or_load<std::string>(key, std::chrono::seconds(60), [&] {
-            ran = true;
-            std::this_thread::sleep_for(std::chrono::microseconds(cfg.loader_us));
+          // Kept for background refreshes too: it captures only what
+          // outlives the cache.
+          auto loader = [&value, us = cfg.loader_us] {
+            std::this_thread::sleep_for(std::chrono::microseconds(us));
             return value;
-          });
-          (ran ? r.loaded : r.cached).add((steady::now() - t0).count());
+          };
+          multicache::read_source from = multicache::read_source::l1;
+          auto v = cache.get_or_load<std::string>(key, std::chrono::seconds(60), loader, &from);
+          r.by(from).add((steady::now() - t0).count());
         }
         ops.fetch_add(1, std::memory_order_relaxed);
       }
@@ -286,11 +299,16 @@ int run(const Config& cfg) {
   const double elapsed = std::chrono::duration<double>(steady::now() - start).count();
   if (!cfg.json) std::fprintf(stderr, "\n");
 
+  using multicache::read_source;
   ThreadResult all;
   for (const auto& r : results) {
-    all.cached.merge(r.cached);
-    all.loaded.merge(r.loaded);
+    for (std::size_t i = 0; i < k_sources; ++i) all.reads[i].merge(r.reads[i]);
     all.writes.merge(r.writes);
+  }
+  Histogram cached;  // every read that did not run the loader
+  for (read_source from :
+       {read_source::l1, read_source::redis, read_source::joined, read_source::stale_on_error}) {
+    cached.merge(all.by(from));
   }
   const multicache::Stats s = cache.stats();
   auto ratio = [](std::uint64_t hit, std::uint64_t miss) {
@@ -309,9 +327,12 @@ int run(const Config& cfg) {
     };
     std::printf(
         "{\"threads\":%d,\"seconds\":%.2f,\"ops_per_s\":%.0f,\"reads_cached\":%s,"
+        "\"reads_l1\":%s,\"reads_redis\":%s,\"reads_joined\":%s,\"reads_stale_on_error\":%s,"
         "\"reads_loaded\":%s,\"writes\":%s,\"l1_hit_pct\":%.2f,\"l2_hit_pct\":%.2f,"
         "\"loader_calls\":%llu,\"redis_errors\":%llu}\n",
-        cfg.threads, elapsed, throughput, lat(all.cached).c_str(), lat(all.loaded).c_str(),
+        cfg.threads, elapsed, throughput, lat(cached).c_str(), lat(all.by(read_source::l1)).c_str(),
+        lat(all.by(read_source::redis)).c_str(), lat(all.by(read_source::joined)).c_str(),
+        lat(all.by(read_source::stale_on_error)).c_str(), lat(all.by(read_source::loader)).c_str(),
         lat(all.writes).c_str(), ratio(s.l1_hits, s.l1_misses), ratio(s.l2_hits, s.l2_misses),
         static_cast<unsigned long long>(s.loads), static_cast<unsigned long long>(s.redis_errors));
     return g_signal == 0 ? 0 : 128 + g_signal;
@@ -330,8 +351,13 @@ int run(const Config& cfg) {
                 static_cast<unsigned long long>(h.total()), h.percentile_us(0.5),
                 h.percentile_us(0.99), h.percentile_us(0.999));
   };
-  row("reads served from L1 or Redis", all.cached);
-  row("reads that ran the loader", all.loaded);
+  row("reads served by L1", all.by(read_source::l1));
+  row("reads served by Redis", all.by(read_source::redis));
+  row("reads that waited for another caller of the key", all.by(read_source::joined));
+  row("reads that ran the loader", all.by(read_source::loader));
+  // The tool's loader never fails, but say so if a read was served stale.
+  if (all.by(read_source::stale_on_error).total() != 0)
+    row("reads served stale after a failed load", all.by(read_source::stale_on_error));
   row("writes (set)", all.writes);
   std::printf(
       "\nhit ratio: L1 %.2f%%, Redis %.2f%% of L1 misses; loader calls %llu; redis "

@@ -53,6 +53,21 @@
 
 namespace multicache {
 
+// Where a read's value came from: the optional last argument of
+// get_or_load, get_or_load_shared and visit_or_load sets it (for tracing a
+// request, or latency per layer: tools/multicache-bench).
+enum class read_source {
+  l1,      // this instance's L1 (a stale entry too; its refresh runs in the background)
+  redis,   // Redis; the value is in this L1 now
+  loader,  // this call ran the loader
+  // Another caller's fetch of the key (its Redis read or its loader), waited
+  // for: a concurrent call in this process, or, with
+  // Options::distributed_single_flight, another instance's load (read from
+  // Redis once that instance stored it).
+  joined,
+  stale_on_error,  // the load failed; Options::stale_if_error served an expired value
+};
+
 class Cache {
  public:
   // Validates options (std::invalid_argument naming the field), starts the
@@ -76,14 +91,19 @@ class Cache {
   // The loader may be kept and called later on a background thread to refresh
   // a stale entry: it must own what it uses (capture by value), not refer to
   // locals of the calling scope.
+  //
+  // from, when not null, is set to where the returned value came from
+  // (read_source; here and in the two calls below). After an exception its
+  // value is unspecified.
   template <cacheable T, class Loader>
-  T get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader);
+  T get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader,
+                read_source* from = nullptr);
 
   // Like get_or_load, but shares the cached value instead of copying it:
   // for large values. The pointee is immutable and stays valid as long as held.
   template <cacheable T, class Loader>
   std::shared_ptr<const T> get_or_load_shared(std::string_view key, std::chrono::milliseconds ttl,
-                                              Loader&& loader);
+                                              Loader&& loader, read_source* from = nullptr);
 
   // Like get_or_load, but calls reader(const T&) on the value instead of
   // copying it out, and returns what reader returns (by value; void is fine):
@@ -99,7 +119,8 @@ class Cache {
   template <cacheable T, class Loader, class Reader>
   std::invoke_result_t<Reader&, const T&> visit_or_load(std::string_view key,
                                                         std::chrono::milliseconds ttl,
-                                                        Loader&& loader, Reader&& reader);
+                                                        Loader&& loader, Reader&& reader,
+                                                        read_source* from = nullptr);
 
   // Many keys at once: L1 first, then ONE Redis round trip for every L1 miss,
   // then ONE call of batch_loader(missing_keys) for the rest, whose values are
@@ -159,6 +180,7 @@ class Cache {
   struct Fetched {
     detail::erased_value value;
     bool needs_refresh = false;  // the value came from Redis already stale
+    read_source from = read_source::loader;
   };
 
   // claim_refresh: a stale hit claims the key's refresh (get() cannot refresh: it has no loader).
@@ -200,7 +222,10 @@ class Cache {
   }
   template <class T, class Loader>
   detail::erased_value load_path(std::string_view key, std::chrono::milliseconds ttl,
-                                 Loader&& loader);
+                                 Loader&& loader, read_source* from);
+  static void set_source(read_source* from, read_source s) {
+    if (from != nullptr) *from = s;
+  }
 
   std::unique_ptr<Impl> impl_;
 };
@@ -209,56 +234,65 @@ class Cache {
 
 template <class T, class Loader>
 detail::erased_value Cache::load_path(std::string_view key, std::chrono::milliseconds ttl,
-                                      Loader&& loader) {
+                                      Loader&& loader, read_source* from) {
   static_assert(std::is_convertible_v<std::invoke_result_t<Loader&>, T>,
                 "the loader must return something convertible to T");
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   auto call = wrap<T>(loader);
   Fetched f = fetch(key, ttl, ops, detail::LoaderRef(call));
   if (f.needs_refresh) refresh_with<T>(key, ttl, std::forward<Loader>(loader));
+  set_source(from, f.from);
   return std::move(f.value);
 }
 
 template <cacheable T, class Loader>
-T Cache::get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader) {
+T Cache::get_or_load(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader,
+                     read_source* from) {
   check_ttl(ttl);
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   std::optional<T> out;
   switch (lookup(key, ops, &out)) {
     case l1_status::hit:
+      set_source(from, read_source::l1);
       return std::move(*out);
     case l1_status::stale:
       refresh_with<T>(key, ttl, std::forward<Loader>(loader));
+      set_source(from, read_source::l1);
       return std::move(*out);
     case l1_status::miss:
       break;
   }
-  detail::erased_value v = load_path<T>(key, ttl, std::forward<Loader>(loader));
+  detail::erased_value v = load_path<T>(key, ttl, std::forward<Loader>(loader), from);
   return *static_cast<const T*>(v.get());
 }
 
 template <cacheable T, class Loader>
 std::shared_ptr<const T> Cache::get_or_load_shared(std::string_view key,
-                                                   std::chrono::milliseconds ttl, Loader&& loader) {
+                                                   std::chrono::milliseconds ttl, Loader&& loader,
+                                                   read_source* from) {
   check_ttl(ttl);
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   detail::erased_value v;
   switch (lookup_shared(key, ops, &v)) {
     case l1_status::hit:
+      set_source(from, read_source::l1);
       return std::static_pointer_cast<const T>(v);
     case l1_status::stale:
       refresh_with<T>(key, ttl, std::forward<Loader>(loader));
+      set_source(from, read_source::l1);
       return std::static_pointer_cast<const T>(v);
     case l1_status::miss:
       break;
   }
-  return std::static_pointer_cast<const T>(load_path<T>(key, ttl, std::forward<Loader>(loader)));
+  return std::static_pointer_cast<const T>(
+      load_path<T>(key, ttl, std::forward<Loader>(loader), from));
 }
 
 template <cacheable T, class Loader, class Reader>
 std::invoke_result_t<Reader&, const T&> Cache::visit_or_load(std::string_view key,
                                                              std::chrono::milliseconds ttl,
-                                                             Loader&& loader, Reader&& reader) {
+                                                             Loader&& loader, Reader&& reader,
+                                                             read_source* from) {
   using R = std::invoke_result_t<Reader&, const T&>;
   static_assert(!std::is_reference_v<R>,
                 "the reader must return by value: a reference into the cached value would "
@@ -276,12 +310,14 @@ std::invoke_result_t<Reader&, const T&> Cache::visit_or_load(std::string_view ke
   };
   switch (lookup_visit(key, ops, detail::VisitorRef(visit))) {
     case l1_status::hit:
+      set_source(from, read_source::l1);
       break;
     case l1_status::stale:
       refresh_with<T>(key, ttl, std::forward<Loader>(loader));
+      set_source(from, read_source::l1);
       break;
     case l1_status::miss: {
-      const detail::erased_value v = load_path<T>(key, ttl, std::forward<Loader>(loader));
+      const detail::erased_value v = load_path<T>(key, ttl, std::forward<Loader>(loader), from);
       visit(v.get());
       break;
     }
