@@ -83,8 +83,9 @@ Cache::Fetched Cache::fetch(std::string_view key, std::chrono::milliseconds ttl,
   auto joined = m.flights_.join(key, ops);
   if (!joined.leader) {
     metrics::bump(m.counters_.shared_loads);
-    detail::erased_value v = m.wait_for_leader(key, ops, joined.call);
-    if (v) return {std::move(v), false, read_source::joined};
+    bool stale = false;
+    detail::erased_value v = m.wait_for_leader(key, ops, joined.call, &stale);
+    if (v) return {std::move(v), false, stale ? read_source::stale_on_error : read_source::joined};
     // A batch leader whose loader did not find the key: load it ourselves,
     // alone (joining again could wait behind batch after batch).
     joined = load::SingleFlight::lead_privately(ops);

@@ -208,13 +208,16 @@ detail::erased_value Cache::Impl::stale_on_error(std::string_view key, std::uint
 
 detail::erased_value Cache::Impl::wait_for_leader(
     std::string_view key, const detail::TypeOps* ops,
-    const std::shared_ptr<load::SingleFlight::Call>& call) {
+    const std::shared_ptr<load::SingleFlight::Call>& call, bool* stale) {
   try {
     return flights_.wait(call);
   } catch (const load::LoadCycleError&) {
     throw;
   } catch (...) {
-    if (auto stale = stale_on_error(key, l1::L1Cache::hash(key), ops)) return stale;
+    if (auto v = stale_on_error(key, l1::L1Cache::hash(key), ops)) {
+      if (stale != nullptr) *stale = true;
+      return v;
+    }
     throw;
   }
 }

@@ -66,8 +66,10 @@ class Cache::Impl {
   // yourself), or, when its load failed, the stale-if-error value or its
   // exception (a leading caller applies stale-if-error itself; a background
   // refresh does not, so its followers do). Throws LoadCycleError as wait().
+  // *stale (optional): set when the value returned is the stale-if-error one.
   detail::erased_value wait_for_leader(std::string_view key, const detail::TypeOps* ops,
-                                       const std::shared_ptr<load::SingleFlight::Call>& call);
+                                       const std::shared_ptr<load::SingleFlight::Call>& call,
+                                       bool* stale = nullptr);
   l1::InsertRequest insert_request(std::string_view key, const detail::erased_value& value,
                                    const detail::TypeOps* ops, std::size_t payload_bytes,
                                    const Deadlines& d) const;

@@ -57,15 +57,22 @@ namespace multicache {
 // get_or_load, get_or_load_shared and visit_or_load sets it (for tracing a
 // request, or latency per layer: tools/multicache-bench).
 enum class read_source {
-  l1,      // this instance's L1 (a stale entry too; its refresh runs in the background)
-  redis,   // Redis; the value is in this L1 now
+  // This instance's L1; a stale entry too (its background refresh is queued
+  // unless one already is, or the refresh queue is full).
+  l1,
+  // Redis; also put in this L1 unless a write or invalidation of the key
+  // raced with the read (a stale value queues a background refresh).
+  redis,
   loader,  // this call ran the loader
-  // Another caller's fetch of the key (its Redis read or its loader), waited
-  // for: a concurrent call in this process, or, with
-  // Options::distributed_single_flight, another instance's load (read from
-  // Redis once that instance stored it).
+  // The value of another fetch of the key, waited for: a concurrent call (or
+  // a background refresh, or a get_or_load_many) in this process, or, with
+  // Options::distributed_single_flight, what appeared in Redis while another
+  // instance held the key's lock. If that fetch failed and its leader
+  // served an expired copy (stale_if_error), that copy.
   joined,
-  stale_on_error,  // the load failed; Options::stale_if_error served an expired value
+  // This call's load (or the one it waited for) failed, and
+  // Options::stale_if_error served an expired copy from this L1.
+  stale_on_error,
 };
 
 class Cache {

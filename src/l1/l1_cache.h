@@ -197,7 +197,7 @@ class L1Cache {
                             HitCount* counted);
   // Counts a found entry's key in the sketch (tinylfu), under its shard's
   // lock, without aging; whether aging is due.
-  bool count_found(Entry& e) const;
+  inline bool count_found(Entry& e) const;  // defined in l1_cache.cc, its only user
   // count_found's out-of-line part: records the key, epoch being the
   // sketch's epoch() read before.
   [[gnu::noinline]] bool count_unsaturated(Entry& e, std::uint32_t epoch) const;

@@ -16,7 +16,7 @@
 namespace multicache::util {
 
 namespace detail {
-inline thread_local std::size_t t_stripe_plus_one = 0;  // 0: not drawn yet
+inline constinit thread_local std::size_t t_stripe_plus_one = 0;  // 0: not drawn yet
 
 [[gnu::noinline, gnu::cold]] inline std::size_t draw_thread_stripe() {
   static std::atomic<std::size_t> next{0};

@@ -86,19 +86,21 @@ TEST_F(ReadSourceTest, AStaleL1HitIsStillAnL1Hit) {
 
 TEST_F(ReadSourceTest, ACallerThatWaitedForAnotherCallersLoadReportsJoined) {
   Cache cache(options());
+  std::latch started(1);
   std::latch release(1);
   read_source leader_from = read_source::joined;
   std::thread leader([&] {
     cache.get_or_load<std::string>(
         "k", 60s,
         [&] {
+          started.count_down();
           release.wait();
           return std::string("v");
         },
         &leader_from);
   });
   // The follower joins while the leader's loader runs (it is counted then).
-  ASSERT_TRUE(eventually([&] { return cache.stats().loads == 0 && cache.stats().l1_misses == 1; }));
+  started.wait();
   read_source from = read_source::loader;
   std::thread follower(
       [&] { EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, never_called, &from), "v"); });
@@ -134,16 +136,17 @@ TEST_F(ReadSourceTest, AnInstanceThatWaitedForAnotherInstancesLoadReportsJoined)
   o.distributed_single_flight = true;
   Cache holder(o);
   Cache waiter(o);
+  std::latch started(1);
   std::latch release(1);
   std::thread load([&] {
     holder.get_or_load<std::string>("k", 60s, [&] {
+      started.count_down();
       release.wait();
       return std::string("v");
     });
   });
   RedisCli cli(server_);
-  const std::string lock = prefix_ + "\x01lock\x01" + "k";
-  ASSERT_TRUE(eventually([&] { return cli.cmd({"EXISTS", lock}).integer == 1; }));
+  started.wait();  // the holder has the lock, and read Redis for the last time
   // The waiter's reads of the key (its miss, then its polls) show in Redis's
   // GET count; release the holder once it has polled at least once.
   const auto gets = [&] {
@@ -162,6 +165,40 @@ TEST_F(ReadSourceTest, AnInstanceThatWaitedForAnotherInstancesLoadReportsJoined)
   EXPECT_EQ(from, read_source::joined);
   EXPECT_EQ(waiter.stats().shared_loads, 1u);
   EXPECT_EQ(waiter.stats().loads, 0u);
+}
+
+// A caller that waited for a load that failed, and got the expired copy
+// stale_if_error keeps, reports stale_on_error (not joined). The load it
+// waits for is a background refresh: a caller that leads applies
+// stale_if_error itself, a refresh does not, so its followers do.
+TEST_F(ReadSourceTest, AFollowerOfAFailedRefreshServedStaleReportsStaleOnError) {
+  Options o = options();
+  o.stale_if_error = 60s;
+  o.early_refresh_ratio = 0.1;  // stale after 200 ms of a 2 s ttl
+  Cache cache(o);
+  cache.get_or_load<std::string>("k", 2s, [] { return std::string("old"); });
+  std::this_thread::sleep_for(300ms);
+  std::latch started(1);
+  std::latch release(1);
+  // A stale hit: served from L1, and this loader runs as the refresh.
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s,
+                                           [&]() -> std::string {
+                                             started.count_down();
+                                             release.wait();
+                                             throw std::runtime_error("db down");
+                                           }),
+            "old");
+  started.wait();
+  // Expired in L1 and in Redis while the refresh still runs.
+  ASSERT_TRUE(eventually([&] { return !cache.get<std::string>("k"); }));
+  read_source from = read_source::joined;
+  std::thread follower(
+      [&] { EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, never_called, &from), "old"); });
+  ASSERT_TRUE(eventually([&] { return cache.stats().shared_loads == 1; }));
+  release.count_down();
+  follower.join();
+  EXPECT_EQ(from, read_source::stale_on_error);
+  EXPECT_EQ(cache.stats().stale_served_on_error, 1u);
 }
 
 TEST_F(ReadSourceTest, WithoutRedisValuesComeFromTheLoaderThenL1) {
