@@ -167,39 +167,9 @@ TEST_F(ReadSourceTest, AnInstanceThatWaitedForAnotherInstancesLoadReportsJoined)
   EXPECT_EQ(waiter.stats().loads, 0u);
 }
 
-// A caller that waited for a load that failed, and got the expired copy
-// stale_if_error keeps, reports stale_on_error (not joined). The load it
-// waits for is a background refresh: a caller that leads applies
-// stale_if_error itself, a refresh does not, so its followers do.
-TEST_F(ReadSourceTest, AFollowerOfAFailedRefreshServedStaleReportsStaleOnError) {
-  Options o = options();
-  o.stale_if_error = 60s;
-  o.early_refresh_ratio = 0.1;  // stale after 200 ms of a 2 s ttl
-  Cache cache(o);
-  cache.get_or_load<std::string>("k", 2s, [] { return std::string("old"); });
-  std::this_thread::sleep_for(300ms);
-  std::latch started(1);
-  std::latch release(1);
-  // A stale hit: served from L1, and this loader runs as the refresh.
-  EXPECT_EQ(cache.get_or_load<std::string>("k", 2s,
-                                           [&]() -> std::string {
-                                             started.count_down();
-                                             release.wait();
-                                             throw std::runtime_error("db down");
-                                           }),
-            "old");
-  started.wait();
-  // Expired in L1 and in Redis while the refresh still runs.
-  ASSERT_TRUE(eventually([&] { return !cache.get<std::string>("k"); }));
-  read_source from = read_source::joined;
-  std::thread follower(
-      [&] { EXPECT_EQ(cache.get_or_load<std::string>("k", 2s, never_called, &from), "old"); });
-  ASSERT_TRUE(eventually([&] { return cache.stats().shared_loads == 1; }));
-  release.count_down();
-  follower.join();
-  EXPECT_EQ(from, read_source::stale_on_error);
-  EXPECT_EQ(cache.stats().stale_served_on_error, 1u);
-}
+// A follower of a failed background refresh that is served stale_if_error's
+// copy reports stale_on_error: RefreshWithoutRedisTest.
+// CallersWaitingOnAFailedRefreshGetTheStaleIfErrorValue (refresh_test.cc).
 
 TEST_F(ReadSourceTest, WithoutRedisValuesComeFromTheLoaderThenL1) {
   Options o;

@@ -341,7 +341,8 @@ TEST_F(RefreshTest, ARefreshQueuedBeforeASetDoesNotReplaceItInRedis) {
 
 // A caller whose key expired while its background refresh ran waits for that
 // refresh; when it fails, the caller gets the stale_if_error value, as from a
-// load it led itself, not the refresh's exception. Single and batch calls.
+// load it led itself, not the refresh's exception, and a single call says so
+// (read_source::stale_on_error, not joined). Single and batch calls.
 TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorValue) {
   for (const bool batch : {false, true}) {
     auto clock = std::make_shared<ManualClock>();
@@ -361,6 +362,7 @@ TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorVa
     refresh_running.wait();
     clock->advance(5s);  // expired while the refresh runs
     std::string got;
+    read_source from = read_source::joined;
     std::thread caller([&] {
       try {
         if (batch) {
@@ -371,7 +373,8 @@ TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorVa
           });
           got = m.count("k") != 0 ? m.at("k") : "absent";
         } else {
-          got = cache.get_or_load<std::string>("k", 10s, [] { return std::string("loaded"); });
+          got = cache.get_or_load<std::string>(
+              "k", 10s, [] { return std::string("loaded"); }, &from);
         }
       } catch (const std::exception& e) {
         got = std::string("threw: ") + e.what();
@@ -383,6 +386,9 @@ TEST(RefreshWithoutRedisTest, CallersWaitingOnAFailedRefreshGetTheStaleIfErrorVa
     ASSERT_TRUE(joined) << batch;
     EXPECT_EQ(got, "v1") << batch;
     EXPECT_EQ(cache.stats().stale_served_on_error, 1u) << batch;
+    if (!batch) {
+      EXPECT_EQ(from, read_source::stale_on_error);
+    }
   }
 }
 
