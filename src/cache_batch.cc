@@ -5,7 +5,10 @@
 // go to the batch loader in one call, and what it found is put into L1 and
 // written back to Redis in one pipeline. Keys another caller leads are waited
 // for at the end. Every led flight is finished on every path, exceptions
-// included, so no waiter can hang.
+// included, so no waiter can hang. Stale values (in L1, or read from Redis)
+// are answered, and their keys handed to the caller to refresh in one
+// background batch (cache_batch_refresh.cc); on an exception their refresh
+// claims are released instead.
 #include <unordered_map>
 
 #include "cache_impl.h"
@@ -15,7 +18,8 @@ namespace multicache {
 std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::string>& keys,
                                                     std::chrono::milliseconds ttl,
                                                     const detail::TypeOps* ops,
-                                                    const detail::BatchLoaderRef& loader) {
+                                                    const detail::BatchLoaderRef& loader,
+                                                    BatchStale* stale) {
   for (const auto& key : keys) check_key(key);
   Impl& m = *impl_;
   const std::size_t n = keys.size();
@@ -30,9 +34,22 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
   std::vector<Led> led;
   std::vector<std::pair<std::size_t, std::shared_ptr<load::SingleFlight::Call>>> waiting;
   std::unordered_map<std::string_view, std::size_t> first_index;  // duplicates answered once
-  // Reserved up front: once a key is led, recording it must not throw.
+  // Stale keys found (their refresh claims held) and their fill generations.
+  struct Claims {
+    Impl& m;
+    const std::vector<std::string>& keys;
+    std::vector<std::pair<std::size_t, std::uint64_t>> held;
+    bool handed_over = false;
+    ~Claims() {
+      if (handed_over) return;
+      for (const auto& h : held)
+        m.l1_.release_refresh_claim(keys[h.first], l1::L1Cache::hash(keys[h.first]));
+    }
+  } claims{m, keys, {}};
+  // Reserved up front: once a key is led or a claim taken, recording it must not throw.
   led.reserve(n);
   waiting.reserve(n);
+  claims.held.reserve(n);
 
   auto finish = [&](Led& l, detail::erased_value v, std::exception_ptr e) {
     l.finished = true;
@@ -48,7 +65,9 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
           },
           key);
       if (r != l1::lookup_result::miss) {
-        if (r == l1::lookup_result::stale) m.l1_.release_refresh_claim(key, l1::L1Cache::hash(key));
+        if (r == l1::lookup_result::stale) {
+          claims.held.emplace_back(i, m.l1_.fill_token(l1::L1Cache::hash(key)).generation);
+        }
         continue;
       }
       auto joined = m.flights_.join(key, ops);
@@ -63,7 +82,8 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       // L1 (with Redis down or absent, the only copy): take its value.
       const auto again = m.l1_.find_shared(key, hash, ops, m.now_ns(), &out[i]);
       if (again != l1::lookup_result::miss) {
-        if (again == l1::lookup_result::stale) m.l1_.release_refresh_claim(key, hash);
+        if (again == l1::lookup_result::stale)
+          claims.held.emplace_back(i, led.back().token.generation);
         finish(led.back(), out[i], nullptr);
         led.pop_back();
       }
@@ -79,7 +99,8 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     for (std::size_t j = 0; j < led.size(); ++j) {
       Led& l = led[j];
       if (found[j].value) {
-        m.fill_from_l2(keys[l.index], l.hash, found[j], ops, l.token);
+        m.fill_from_l2(keys[l.index], l.hash, found[j], ops, l.token, /*will_refresh=*/true);
+        if (found[j].stale) claims.held.emplace_back(l.index, l.token.generation);
         out[l.index] = found[j].value;
         finish(l, found[j].value, nullptr);
       } else {
@@ -131,6 +152,13 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     const std::size_t first = first_index.at(keys[i]);
     if (first != i) out[i] = out[first];
   }
+  stale->keys.reserve(claims.held.size());
+  stale->generations.reserve(claims.held.size());
+  for (const auto& [i, generation] : claims.held) {
+    stale->keys.push_back(keys[i]);
+    stale->generations.push_back(generation);
+  }
+  claims.handed_over = true;
   return out;
 }
 

@@ -114,7 +114,7 @@ class Cache::Impl {
   L2Value l2_read(std::string_view key, const detail::TypeOps* ops, bool keep_raw = false);
   // l2_read of many keys in one round trip.
   std::vector<L2Value> l2_read_many(const std::vector<std::string_view>& keys,
-                                    const detail::TypeOps* ops);
+                                    const detail::TypeOps* ops, bool keep_raw = false);
   L2Value decode_read(const l2::ReadResult& r, const detail::TypeOps* ops, bool keep_raw = false);
   // Puts an L2 value into L1 if the fill token still holds.
   // will_refresh: the caller schedules the refresh of a stale value itself,
@@ -134,6 +134,15 @@ class Cache::Impl {
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                     const l1::FillToken& token, StoreMode mode);
+  // The second half of store_loaded, once prepare_store's write w was
+  // answered: written (Redis answered it), applied (its compare-and-set won).
+  void after_store(const l2::WriteRequest& w, std::uint64_t hash, const l1::FillToken& token,
+                   bool written, bool applied);
+  // A refresh found its key gone from the database: drops the L1 copy unless
+  // written since, and (write_l2) the Redis copy if Redis still holds the
+  // bytes the refresh read, telling the other instances.
+  void forget_refreshed(std::string_view key, std::uint64_t hash, const l1::FillToken& token,
+                        const std::string& read_bytes, bool write_l2);
   // After a fill's Redis write was answered: if an
   // invalidation of its key arrived since its token was checked, its DEL may
   // have gone out first, leaving the loaded value behind it in Redis. The
@@ -152,6 +161,12 @@ class Cache::Impl {
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
                    const detail::TypeOps* ops, const l1::FillToken& token,
                    const detail::OwnedLoader& loader);
+  // The refresh of a batch's stale keys (cache_batch_refresh.cc): the same
+  // steps as run_refresh, with one Redis read, one loader call and one
+  // pipeline of writes for all the keys. tokens[i] belongs to keys[i].
+  void run_batch_refresh(const std::vector<std::string>& keys,
+                         const std::vector<l1::FillToken>& tokens, std::chrono::milliseconds ttl,
+                         const detail::TypeOps* ops, const detail::OwnedBatchLoader& loader);
   std::optional<std::string> invalidation_message(std::string_view key) const;
 
   // Calls a loader and times it (with metrics); rethrows its exception.

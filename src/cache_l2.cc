@@ -62,7 +62,7 @@ Cache::Impl::L2Value Cache::Impl::l2_read(std::string_view key, const detail::Ty
 }
 
 std::vector<Cache::Impl::L2Value> Cache::Impl::l2_read_many(
-    const std::vector<std::string_view>& keys, const detail::TypeOps* ops) {
+    const std::vector<std::string_view>& keys, const detail::TypeOps* ops, bool keep_raw) {
   if (!has_redis() || keys.empty()) return std::vector<L2Value>(keys.size());
   const std::int64_t t0 = opts_.metrics ? mono_ns() : 0;
   const std::int64_t sent_at = now_ns();
@@ -71,7 +71,7 @@ std::vector<Cache::Impl::L2Value> Cache::Impl::l2_read_many(
   std::vector<L2Value> out;
   out.reserve(rs.size());
   for (const auto& r : rs) {
-    out.push_back(decode_read(r, ops));
+    out.push_back(decode_read(r, ops, keep_raw));
     out.back().sent_at_ns = sent_at;
   }
   return out;
@@ -177,15 +177,7 @@ std::optional<l2::WriteRequest> Cache::Impl::prepare_store(std::string_view key,
       // no copy of the value it was to replace: out of L1 unless written
       // since, and out of Redis if Redis still holds the bytes it read (then
       // telling the other instances).
-      if (mode.if_equals) {
-        l1_.drop_if_current(key, hash, token);
-        if (has_redis() && mode.write_l2 && !mode.if_equals->empty()) {
-          l2::WriteRequest w;
-          w.key = std::string(key);
-          w.bytes = *mode.if_equals;
-          store_->undo_async(w, invalidation_message(key));
-        }
-      }
+      if (mode.if_equals) forget_refreshed(key, hash, token, *mode.if_equals, mode.write_l2);
       return std::nullopt;
     }
     ttl = std::min(ttl, opts_.negative_ttl);
@@ -244,15 +236,32 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
   // cannot be overtaken by this write.
   bool applied = false;
   const bool written = store_->write(*w, &applied).ok;
-  if (written && applied && w->message) metrics::bump(counters_.invalidations_sent);
-  if (written && !applied && w->if_equals) {
+  after_store(*w, hash, token, written, applied);
+}
+
+void Cache::Impl::after_store(const l2::WriteRequest& w, std::uint64_t hash,
+                              const l1::FillToken& token, bool written, bool applied) {
+  if (written && applied && w.message) metrics::bump(counters_.invalidations_sent);
+  if (written && !applied && w.if_equals) {
     // A refresh's compare-and-set lost: Redis holds a newer write than the
     // value read, so this reload must not stand in L1 either (the writer's
     // invalidation would drop it too, unless it is late or lost).
-    l1_.drop(key, hash);
+    l1_.drop(w.key, hash);
     return;
   }
-  withdraw_if_overtaken(*w, hash, token);
+  withdraw_if_overtaken(w, hash, token);
+}
+
+void Cache::Impl::forget_refreshed(std::string_view key, std::uint64_t hash,
+                                   const l1::FillToken& token, const std::string& read_bytes,
+                                   bool write_l2) {
+  l1_.drop_if_current(key, hash, token);
+  if (has_redis() && write_l2 && !read_bytes.empty()) {
+    l2::WriteRequest w;
+    w.key = std::string(key);
+    w.bytes = read_bytes;
+    store_->undo_async(w, invalidation_message(key));
+  }
 }
 
 void Cache::Impl::withdraw_if_overtaken(const l2::WriteRequest& w, std::uint64_t hash,

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -130,16 +131,22 @@ class Cache {
                                                         read_source* from = nullptr);
 
   // Many keys at once: L1 first, then ONE Redis round trip for every L1 miss,
-  // then ONE call of batch_loader(missing_keys) for the rest, whose values are
-  // written back to Redis in one pipeline. batch_loader takes
-  // const std::vector<std::string>& and returns a map from key to T
+  // then ONE call of batch_loader(missing_keys) for the rest, whose values
+  // are written back to Redis in one pipeline. batch_loader takes const
+  // std::vector<std::string>& and returns a map from key to T
   // (std::unordered_map<std::string, T> or std::map) of the keys it found;
-  // keys it leaves out are absent from the result and not cached. Single-flight
-  // per key holds across batch and single calls. Stale entries are returned
-  // but not refreshed by a batch call. batch_loader's exception reaches the
-  // caller, and every caller waiting on one of its keys unless stale_if_error
-  // has an expired value for that key; a key this call waits for while
-  // another call or a refresh loads it is answered likewise.
+  // keys it leaves out are absent from the result and not cached.
+  // Single-flight per key holds across batch and single calls. Stale entries
+  // (in L1, or read from Redis) are returned at once, and the call queues ONE
+  // background refresh of all of them: one batch_loader call for the stale
+  // keys (on a copy of batch_loader, or on it moved if an rvalue: like
+  // get_or_load's loader, it must own what it uses), then one pipeline of
+  // compare-and-set writes, as a single key's refresh does. A key that
+  // refresh's batch_loader leaves out is dropped from L1, and from Redis if
+  // Redis still holds the value it replaced. batch_loader's exception reaches
+  // the caller, and every caller waiting on one of its keys unless
+  // stale_if_error has an expired value for that key; a key this call waits
+  // for while another call or a refresh loads it is answered likewise.
   template <cacheable T, class BatchLoader>
   std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,
                                                       std::chrono::milliseconds ttl,
@@ -201,10 +208,23 @@ class Cache {
                 const detail::LoaderRef& loader);
   detail::erased_value read(std::string_view key, const detail::TypeOps* ops);
   // One value per key (null: not found); see get_or_load_many.
+  // The stale entries a batch call found first (it holds their refresh
+  // claims), each with its key's L1 fill generation when it was found.
+  struct BatchStale {
+    std::vector<std::string> keys;
+    std::vector<std::uint64_t> generations;
+  };
+  // stale: filled with the keys whose refresh the caller must queue
+  // (refresh_many) or give up (release_claims); left empty if it throws.
   std::vector<detail::erased_value> fetch_many(const std::vector<std::string>& keys,
                                                std::chrono::milliseconds ttl,
                                                const detail::TypeOps* ops,
-                                               const detail::BatchLoaderRef& loader);
+                                               const detail::BatchLoaderRef& loader,
+                                               BatchStale* stale);
+  // Queues one background refresh of the keys (cache_batch_refresh.cc).
+  void refresh_many(BatchStale stale, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
+                    detail::OwnedBatchLoader loader);
+  void release_claims(const std::vector<std::string>& keys);
   void refresh(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                detail::OwnedLoader loader);
   void write(std::string_view key, const detail::erased_value& value, const detail::TypeOps* ops,
@@ -226,6 +246,33 @@ class Cache {
         detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
           return std::make_shared<const T>(std::invoke(l));
         }));
+  }
+  // The batch loader's map (key -> T) as one value per key (null: left out).
+  template <class T, class Found>
+  static std::vector<detail::erased_value> found_values(Found found,
+                                                        const std::vector<std::string>& keys) {
+    std::vector<detail::erased_value> values(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto it = found.find(keys[i]);
+      if (it != found.end()) values[i] = std::make_shared<const T>(std::move(it->second));
+    }
+    return values;
+  }
+  // Queues the refresh of a batch's stale keys with an owned copy of batch_loader.
+  template <class T, class BatchLoader>
+  void refresh_many_with(BatchStale stale, std::chrono::milliseconds ttl,
+                         BatchLoader&& batch_loader) {
+    detail::OwnedBatchLoader owned;
+    try {
+      owned = detail::OwnedBatchLoader([l = std::forward<BatchLoader>(batch_loader)](
+                                           const std::vector<std::string>& keys) mutable {
+        return found_values<T>(std::invoke(l, keys), keys);
+      });
+    } catch (...) {  // copying the loader threw: nobody will refresh them
+      release_claims(stale.keys);
+      throw;
+    }
+    refresh_many(std::move(stale), ttl, &detail::type_ops_for<T>, std::move(owned));
   }
   template <class T, class Loader>
   detail::erased_value load_path(std::string_view key, std::chrono::milliseconds ttl,
@@ -338,16 +385,14 @@ std::unordered_map<std::string, T> Cache::get_or_load_many(const std::vector<std
                                                            BatchLoader&& batch_loader) {
   check_ttl(ttl);
   auto call = [&batch_loader](const std::vector<std::string>& missing) {
-    auto found = std::invoke(batch_loader, missing);
-    std::vector<detail::erased_value> values(missing.size());
-    for (std::size_t i = 0; i < missing.size(); ++i) {
-      auto it = found.find(missing[i]);
-      if (it != found.end()) values[i] = std::make_shared<const T>(std::move(it->second));
-    }
-    return values;
+    return found_values<T>(std::invoke(batch_loader, missing), missing);
   };
+  BatchStale stale;
   const std::vector<detail::erased_value> values =
-      fetch_many(keys, ttl, &detail::type_ops_for<T>, detail::BatchLoaderRef(call));
+      fetch_many(keys, ttl, &detail::type_ops_for<T>, detail::BatchLoaderRef(call), &stale);
+  if (!stale.keys.empty()) {
+    refresh_many_with<T>(std::move(stale), ttl, std::forward<BatchLoader>(batch_loader));
+  }
   std::unordered_map<std::string, T> result;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (values[i]) result.emplace(keys[i], *static_cast<const T*>(values[i].get()));

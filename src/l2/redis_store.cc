@@ -209,23 +209,33 @@ void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* c
 }
 
 Status RedisStore::write(const WriteRequest& w, bool* applied) const {
-  std::vector<std::string> cmds;
-  append_write(w, &cmds);
-  std::vector<Reply> replies;
-  Status st = run(std::move(cmds), &replies, affinity_of(w.key));
-  if (applied != nullptr) {
-    *applied = st.ok && (!w.if_equals ||
-                         (replies[0].type == Reply::kind::integer && replies[0].integer == 1));
-  }
+  std::vector<bool> flags;
+  Status st = write_many({&w, 1}, applied != nullptr ? &flags : nullptr);
+  if (applied != nullptr) *applied = flags[0];
   return st;
 }
 
-Status RedisStore::write_many(const std::vector<WriteRequest>& writes) const {
+Status RedisStore::write_many(std::span<const WriteRequest> writes,
+                              std::vector<bool>* applied) const {
+  if (applied != nullptr) applied->assign(writes.size(), false);
   if (writes.empty()) return {true, {}};
   std::vector<std::string> cmds;
-  for (const auto& w : writes) append_write(w, &cmds);
-  return run(std::move(cmds), nullptr,
-             writes.size() == 1 ? affinity_of(writes[0].key) : CommandClient::k_any);
+  std::vector<std::size_t> first_reply;  // of each write
+  first_reply.reserve(writes.size());
+  for (const auto& w : writes) {
+    first_reply.push_back(cmds.size());
+    append_write(w, &cmds);
+  }
+  std::vector<Reply> replies;
+  Status st = run(std::move(cmds), applied != nullptr ? &replies : nullptr,
+                  writes.size() == 1 ? affinity_of(writes[0].key) : CommandClient::k_any);
+  if (applied != nullptr && st.ok) {
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      const Reply& r = replies[first_reply[i]];
+      (*applied)[i] = !writes[i].if_equals || (r.type == Reply::kind::integer && r.integer == 1);
+    }
+  }
+  return st;
 }
 
 void RedisStore::undo_async(const WriteRequest& w,

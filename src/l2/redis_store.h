@@ -74,8 +74,10 @@ class RedisStore {
   // wrote nothing; true otherwise.
   Status write(const WriteRequest& w, bool* applied = nullptr) const;
   // The writes in one pipeline (a cluster client splits it by node), waiting
-  // for the replies; the first error, if any.
-  Status write_many(const std::vector<WriteRequest>& writes) const;
+  // for the replies; the first error, if any. applied (optional): one flag
+  // per write, as write() sets it.
+  Status write_many(std::span<const WriteRequest> writes,
+                    std::vector<bool>* applied = nullptr) const;
   // DEL key, DEL its "not found" marker, then PUBLISH message (when given), in
   // one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;

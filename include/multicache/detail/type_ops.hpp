@@ -169,27 +169,38 @@ class BatchLoaderRef {
   Result (*call_)(void*, const std::vector<std::string>&);
 };
 
-// An owning, move-only callable returning erased_value, for background refreshes.
-class OwnedLoader {
+// An owning, move-only callable, for background refreshes: they run after
+// the call that queued them has returned.
+template <class Signature>
+class OwnedFunction;
+
+template <class R, class... Args>
+class OwnedFunction<R(Args...)> {
  public:
-  OwnedLoader() = default;
+  OwnedFunction() = default;
   template <class F>
-  explicit OwnedLoader(F f) : impl_(std::make_unique<Impl<F>>(std::move(f))) {}
+  explicit OwnedFunction(F f) : impl_(std::make_unique<Impl<F>>(std::move(f))) {}
   explicit operator bool() const { return impl_ != nullptr; }
-  erased_value operator()() const { return impl_->call(); }
+  R operator()(Args... args) const { return impl_->call(std::forward<Args>(args)...); }
 
  private:
   struct Base {
     virtual ~Base() = default;
-    virtual erased_value call() = 0;
+    virtual R call(Args... args) = 0;
   };
   template <class F>
   struct Impl final : Base {
     explicit Impl(F f) : fn(std::move(f)) {}
-    erased_value call() override { return fn(); }
+    R call(Args... args) override { return fn(std::forward<Args>(args)...); }
     F fn;
   };
   std::unique_ptr<Base> impl_;
 };
+
+// A single key's loader, owned by its refresh.
+using OwnedLoader = OwnedFunction<erased_value()>;
+// A batch loader, owned by the refresh of a batch's stale keys: keys in, one
+// value per key out (null: not found).
+using OwnedBatchLoader = OwnedFunction<std::vector<erased_value>(const std::vector<std::string>&)>;
 
 }  // namespace multicache::detail
