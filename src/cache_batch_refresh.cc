@@ -58,29 +58,33 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
     bool finished = false;
   };
   std::vector<Led> led;
-  led.reserve(keys.size());
   // A finished refresh lets the next stale read claim one again.
   auto finish = [&](Led& l, detail::erased_value v, std::exception_ptr e) {
     l.finished = true;
     l1_.release_refresh_claim(keys[l.index], l.hash);
     flights_.finish(keys[l.index], l.call, std::move(v), std::move(e));
   };
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    const std::uint64_t hash = l1::L1Cache::hash(keys[i]);
-    // Written since it was found stale, or being loaded by a caller right now.
-    if (l1_.is_current(tokens[i], hash)) {
-      auto joined = flights_.join(keys[i], ops);
-      if (joined.leader) {
-        metrics::bump(counters_.refreshes_started);
-        led.push_back({i, std::move(joined.call), hash});
-        continue;
-      }
-    }
-    metrics::bump(counters_.refreshes_skipped);
-    l1_.release_refresh_claim(keys[i], hash);
-  }
-  if (led.empty()) return;
+  // Counters move after the claims are released and the flights finished, so
+  // whoever sees them can claim the keys again.
+  std::size_t examined = 0;  // keys led or skipped so far
   try {
+    led.reserve(keys.size());
+    for (; examined < keys.size(); ++examined) {
+      const std::string& key = keys[examined];
+      const std::uint64_t hash = l1::L1Cache::hash(key);
+      // Written since it was found stale, or being loaded by a caller right now.
+      if (l1_.is_current(tokens[examined], hash)) {
+        auto joined = flights_.join(key, ops);
+        if (joined.leader) {
+          led.push_back({examined, std::move(joined.call), hash});
+          metrics::bump(counters_.refreshes_started);
+          continue;
+        }
+      }
+      l1_.release_refresh_claim(key, hash);
+      metrics::bump(counters_.refreshes_skipped);
+    }
+    if (led.empty()) return;
     std::vector<std::string_view> to_read;
     to_read.reserve(led.size());
     for (const auto& l : led) to_read.push_back(keys[l.index]);
@@ -95,12 +99,12 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
       if (v.value && !l1_.is_current(token, l.hash)) {
         // A write of the key began, and what was read may be its value
         // (see run_refresh): no reload. Callers that joined get it.
-        metrics::bump(counters_.refreshes_skipped);
         finish(l, std::move(v.value), nullptr);
+        metrics::bump(counters_.refreshes_skipped);
       } else if (v.value && !v.may_be_stale) {  // refreshed by another instance
         fill_from_l2(keys[l.index], l.hash, v, ops, token);
-        metrics::bump(counters_.refreshes_ok);
         finish(l, v.value, nullptr);
+        metrics::bump(counters_.refreshes_ok);
       } else {
         to_load.push_back(j);
         missing.push_back(keys[l.index]);
@@ -131,25 +135,29 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
       }
     }
     if (!writes.empty()) {
-      std::vector<bool> applied;
-      const bool ok = store_->write_many(writes, &applied).ok;
+      std::vector<l2::RedisStore::WriteOutcome> each;
+      store_->write_many(writes, &each);
       for (std::size_t k = 0; k < writes.size(); ++k) {
         const Led& l = led[written[k]];
-        after_store(writes[k], l.hash, tokens[l.index], ok, applied[k]);
+        after_store(writes[k], l.hash, tokens[l.index], each[k].status.ok, each[k].applied);
       }
     }
     for (std::size_t k = 0; k < to_load.size(); ++k) {
-      metrics::bump(counters_.refreshes_ok);
       // Not found: waiters load it themselves, as after a batch call's miss.
       finish(led[to_load[k]], k < loaded.size() ? loaded[k] : nullptr, nullptr);
+      metrics::bump(counters_.refreshes_ok);
     }
   } catch (...) {
-    metrics::bump(counters_.load_errors);
+    // Keys not examined yet (joining threw) were neither led nor released.
+    for (std::size_t i = examined; i < keys.size(); ++i) {
+      l1_.release_refresh_claim(keys[i], l1::L1Cache::hash(keys[i]));
+    }
     for (auto& l : led) {
       if (l.finished) continue;
-      metrics::bump(counters_.refreshes_failed);
       finish(l, nullptr, std::current_exception());
+      metrics::bump(counters_.refreshes_failed);
     }
+    metrics::bump(counters_.load_errors);
   }
 }
 

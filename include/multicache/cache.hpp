@@ -139,14 +139,16 @@ class Cache {
   // Single-flight per key holds across batch and single calls. Stale entries
   // (in L1, or read from Redis) are returned at once, and the call queues ONE
   // background refresh of all of them: one batch_loader call for the stale
-  // keys (on a copy of batch_loader, or on it moved if an rvalue: like
-  // get_or_load's loader, it must own what it uses), then one pipeline of
-  // compare-and-set writes, as a single key's refresh does. A key that
-  // refresh's batch_loader leaves out is dropped from L1, and from Redis if
-  // Redis still holds the value it replaced. batch_loader's exception reaches
-  // the caller, and every caller waiting on one of its keys unless
-  // stale_if_error has an expired value for that key; a key this call waits
-  // for while another call or a refresh loads it is answered likewise.
+  // keys Redis has no fresh value for (on a copy of batch_loader, or on it
+  // moved if an rvalue: like get_or_load's loader, it must own what it uses),
+  // then one pipeline of compare-and-set writes, as a single key's refresh
+  // does. A key that refresh's batch_loader leaves out is dropped from L1,
+  // and from Redis if Redis still holds the value it read, telling the other
+  // instances: so leave out only keys that no longer exist, and throw when
+  // some could not be read. batch_loader's exception reaches the caller, and
+  // every caller waiting on one of its keys unless stale_if_error has an
+  // expired value for that key; a key this call waits for while another call
+  // or a refresh loads it is answered likewise.
   template <cacheable T, class BatchLoader>
   std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,
                                                       std::chrono::milliseconds ttl,

@@ -47,11 +47,14 @@ struct Stats {
                                       // probation's victim (not in _size/_bytes)
 
   // Refresh.
+  // Per key: a batch call's refresh of n stale keys counts n, except that a
+  // refresh close() discards from the queue counts one skipped, whatever n.
   std::uint64_t refreshes_started = 0;
   std::uint64_t refreshes_ok = 0;  // the reload returned a value (stored unless a write or
-                                   // an invalidation of the key came meanwhile)
+                                   // an invalidation of the key came meanwhile), or a
+                                   // batch loader left the key out (dropped: not found)
   std::uint64_t refreshes_failed = 0;
-  std::uint64_t refreshes_skipped = 0;  // queue full or cache closing
+  std::uint64_t refreshes_skipped = 0;  // queue full, key loading or written since, closing
 
   // Cross-instance sync.
   std::uint64_t invalidations_sent = 0;

@@ -209,33 +209,49 @@ void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* c
 }
 
 Status RedisStore::write(const WriteRequest& w, bool* applied) const {
-  std::vector<bool> flags;
-  Status st = write_many({&w, 1}, applied != nullptr ? &flags : nullptr);
-  if (applied != nullptr) *applied = flags[0];
+  std::vector<WriteOutcome> each;
+  Status st = write_many({&w, 1}, &each);
+  if (applied != nullptr) *applied = each[0].status.ok && each[0].applied;
   return st;
 }
 
 Status RedisStore::write_many(std::span<const WriteRequest> writes,
-                              std::vector<bool>* applied) const {
-  if (applied != nullptr) applied->assign(writes.size(), false);
+                              std::vector<WriteOutcome>* each) const {
+  if (each != nullptr) each->assign(writes.size(), WriteOutcome{});
   if (writes.empty()) return {true, {}};
   std::vector<std::string> cmds;
-  std::vector<std::size_t> first_reply;  // of each write
-  first_reply.reserve(writes.size());
+  std::vector<std::size_t> first_reply;  // of each write, and one past the last
+  first_reply.reserve(writes.size() + 1);
   for (const auto& w : writes) {
     first_reply.push_back(cmds.size());
     append_write(w, &cmds);
   }
-  std::vector<Reply> replies;
-  Status st = run(std::move(cmds), applied != nullptr ? &replies : nullptr,
-                  writes.size() == 1 ? affinity_of(writes[0].key) : CommandClient::k_any);
-  if (applied != nullptr && st.ok) {
-    for (std::size_t i = 0; i < writes.size(); ++i) {
-      const Reply& r = replies[first_reply[i]];
-      (*applied)[i] = !writes[i].if_equals || (r.type == Reply::kind::integer && r.integer == 1);
+  first_reply.push_back(cmds.size());
+  Result r = exec_(std::move(cmds),
+                   writes.size() == 1 ? affinity_of(writes[0].key) : CommandClient::k_any);
+  // Each write stands on its own replies, as each key of read_into does.
+  const bool all_replies = r.replies.size() == first_reply.back();
+  Status first_error{true, {}};
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    Status st{true, {}};
+    if (!all_replies) {
+      st = {false, r.ok ? "wrong number of replies" : r.error};
+    } else {
+      for (std::size_t k = first_reply[i]; k < first_reply[i + 1] && st.ok; ++k) {
+        if (r.replies[k].is_error()) st = {false, "redis replied: " + r.replies[k].str};
+      }
+    }
+    if (first_error.ok && !st.ok) first_error = st;
+    if (each != nullptr) {
+      bool applied = st.ok;
+      if (applied && writes[i].if_equals) {  // the script's reply: 1 when it wrote
+        const Reply& cas = r.replies[first_reply[i]];
+        applied = cas.type == Reply::kind::integer && cas.integer == 1;
+      }
+      (*each)[i] = {std::move(st), applied};
     }
   }
-  return st;
+  return first_error;
 }
 
 void RedisStore::undo_async(const WriteRequest& w,

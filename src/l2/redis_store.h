@@ -73,11 +73,18 @@ class RedisStore {
   // applied (optional): false when a compare-and-set (if_equals) lost and
   // wrote nothing; true otherwise.
   Status write(const WriteRequest& w, bool* applied = nullptr) const;
+  // One write's part of write_many: its own status (a cluster node down or
+  // an error reply fails only the writes it answered), and applied as
+  // write() sets it.
+  struct WriteOutcome {
+    Status status;
+    bool applied = false;
+  };
   // The writes in one pipeline (a cluster client splits it by node), waiting
-  // for the replies; the first error, if any. applied (optional): one flag
-  // per write, as write() sets it.
+  // for the replies; the first error, if any. each (optional): one outcome
+  // per write.
   Status write_many(std::span<const WriteRequest> writes,
-                    std::vector<bool>* applied = nullptr) const;
+                    std::vector<WriteOutcome>* each = nullptr) const;
   // DEL key, DEL its "not found" marker, then PUBLISH message (when given), in
   // one round trip.
   Status remove(std::string_view key, const std::optional<std::string>& message) const;
