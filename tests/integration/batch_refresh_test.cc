@@ -219,13 +219,19 @@ TEST_F(BatchRefreshTest, AStaleValueReadFromRedisIsRefreshed) {
   EXPECT_EQ(reader.get<std::string>("r"), "v1");
 }
 
-TEST(BatchRefreshWithoutRedis, StaleL1KeysAreRefreshedOnTheManualClock) {
-  auto clock = std::make_shared<ManualClock>();
+// L1-only on a ManualClock, stale after half the ttl; one refresh thread, so
+// refreshes run in the order they were queued.
+Options manual_options(const std::shared_ptr<ManualClock>& clock) {
   Options o;
   o.early_refresh_ratio = 0.5;
   o.clock = clock;
-  o.refresh_threads = 1;  // refreshes run in the order queued
-  Cache cache(o);
+  o.refresh_threads = 1;
+  return o;
+}
+
+TEST(BatchRefreshWithoutRedis, StaleL1KeysAreRefreshedOnTheManualClock) {
+  auto clock = std::make_shared<ManualClock>();
+  Cache cache(manual_options(clock));
   Recorder rec;
   const Keys keys{"m", "n"};
   cache.get_or_load_many<std::string>(keys, 10s, [&](const Keys& k) { return rec.load(k); });
@@ -250,11 +256,7 @@ TEST(BatchRefreshWithoutRedis, StaleL1KeysAreRefreshedOnTheManualClock) {
 // not reloaded: the write is newer than a reload would be.
 TEST(BatchRefreshWithoutRedis, AKeyWrittenBeforeItsRefreshRunsIsSkipped) {
   auto clock = std::make_shared<ManualClock>();
-  Options o;
-  o.early_refresh_ratio = 0.5;
-  o.clock = clock;
-  o.refresh_threads = 1;
-  Cache cache(o);
+  Cache cache(manual_options(clock));
   Recorder rec;
   auto loader = [&](const Keys& k) { return rec.load(k); };
   cache.get_or_load_many<std::string>({"s", "t"}, 10s, loader);
