@@ -176,6 +176,38 @@ TEST(Cluster, ARefreshThatFindsNothingLeavesTheMarkerOnTheKeysNode) {
   EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
 }
 
+// A batch call's refresh of stale keys on every node: one loader call, one
+// read pipeline and one pipeline of compare-and-set scripts, each split by
+// node, every key's script run on its own node.
+TEST(Cluster, ABatchRefreshesItsStaleKeysOnEveryNode) {
+  RedisCluster cluster;
+  const std::string prefix = unique_prefix();
+  Options o = cluster_options(cluster.url(), prefix);
+  o.early_refresh_ratio = 0.25;  // stale after 500 ms of 2 s
+  Cache cache(o);
+  const std::vector<std::string> keys = make_keys(30);
+  std::set<int> nodes;
+  for (const auto& k : keys) nodes.insert(cluster.owner_of(l2::slot_of(prefix + k)));
+  ASSERT_EQ(nodes.size(), 3u);
+  std::atomic<int> calls{0};
+  auto loader = [&calls](const std::vector<std::string>& ks) {
+    const std::string v = "v" + std::to_string(++calls);
+    std::unordered_map<std::string, std::string> out;
+    for (const auto& k : ks) out[k] = v;
+    return out;
+  };
+  cache.get_or_load_many<std::string>(keys, 2s, loader);
+  std::this_thread::sleep_for(600ms);
+  const auto got = cache.get_or_load_many<std::string>(keys, 2s, loader);
+  for (const auto& k : keys) EXPECT_EQ(got.at(k), "v1") << k;  // stale, at once
+  ASSERT_TRUE(eventually([&] { return cache.stats().refreshes_ok == keys.size(); }));
+  EXPECT_EQ(calls.load(), 2);
+  Cache other(cluster_options(cluster.url(), prefix));
+  for (const auto& k : keys) EXPECT_EQ(other.get<std::string>(k), "v2") << k;
+  EXPECT_EQ(cache.stats().invalidations_sent, keys.size());
+  EXPECT_EQ(cache.stats().redis_errors + other.stats().redis_errors, 0u);
+}
+
 // The first seed is down: discovery asks the next one, and the subscriber,
 // which tries the first seed first, moves on to a live node.
 TEST(Cluster, ADeadFirstSeedIsSkipped) {
