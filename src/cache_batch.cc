@@ -108,8 +108,37 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
         missing.push_back(keys[l.index]);
       }
     }
+    // The batch loader failed: stale-if-error answers it only if every key
+    // it was called for has an expired value within the grace (a partial
+    // answer would read as "not found" for the rest).
+    auto answer_stale = [&] {
+      std::vector<detail::erased_value> stale;
+      stale.reserve(to_load.size());
+      for (std::size_t j : to_load) {
+        stale.push_back(m.stale_on_error(keys[led[j].index], led[j].hash, ops, /*count=*/false));
+        if (!stale.back()) return false;
+      }
+      metrics::bump(m.counters_.load_errors);
+      for (std::size_t k = 0; k < to_load.size(); ++k) {
+        Led& l = led[to_load[k]];
+        out[l.index] = stale[k];
+        finish(l, std::move(stale[k]), nullptr);
+        metrics::bump(m.counters_.stale_served_on_error);
+      }
+      return true;
+    };
+    std::vector<detail::erased_value> loaded;
     if (!missing.empty()) {
-      std::vector<detail::erased_value> loaded = m.timed_load([&] { return loader(missing); });
+      try {
+        loaded = m.timed_load([&] { return loader(missing); });
+      } catch (const load::LoadCycleError&) {  // a bug to show, not an outage to hide
+        throw;
+      } catch (...) {
+        if (!answer_stale()) throw;
+        missing.clear();
+      }
+    }
+    if (!missing.empty()) {
       metrics::bump(m.counters_.loads);  // one loader call
       std::vector<l2::WriteRequest> writes;
       std::vector<const Led*> written;  // whose each write is

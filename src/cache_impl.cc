@@ -197,12 +197,12 @@ std::chrono::milliseconds Cache::Impl::jittered(std::chrono::milliseconds ttl) c
 }
 
 detail::erased_value Cache::Impl::stale_on_error(std::string_view key, std::uint64_t hash,
-                                                 const detail::TypeOps* ops) {
+                                                 const detail::TypeOps* ops, bool count) {
   if (opts_.stale_if_error.count() <= 0) return nullptr;
   detail::erased_value v;
   const std::int64_t grace_ns = util::ms_to_ns(opts_.stale_if_error.count());
   if (!l1_.find_expired_within(key, hash, ops, now_ns(), grace_ns, &v)) return nullptr;
-  metrics::bump(counters_.stale_served_on_error);
+  if (count) metrics::bump(counters_.stale_served_on_error);
   return v;
 }
 

@@ -60,8 +60,9 @@ class Cache::Impl {
   // ttl shortened by a random fraction below Options::ttl_jitter (at least 1 ms).
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
   // Stale-if-error: an expired L1 value within the grace period, or null.
+  // count: counted as served (stale_served_on_error) when found.
   detail::erased_value stale_on_error(std::string_view key, std::uint64_t hash,
-                                      const detail::TypeOps* ops);
+                                      const detail::TypeOps* ops, bool count = true);
   // A follower's wait for the key's leader: its value (null: load it
   // yourself), or, when its load failed, the stale-if-error value or its
   // exception (a leading caller applies stale-if-error itself; a background

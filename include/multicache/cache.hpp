@@ -145,10 +145,12 @@ class Cache {
   // does. A key that refresh's batch_loader leaves out is dropped from L1,
   // and from Redis if Redis still holds the value it read, telling the other
   // instances: so leave out only keys that no longer exist, and throw when
-  // some could not be read. batch_loader's exception reaches the caller, and
-  // every caller waiting on one of its keys unless stale_if_error has an
-  // expired value for that key; a key this call waits for while another call
-  // or a refresh loads it is answered likewise.
+  // some could not be read. batch_loader's exception reaches the caller,
+  // unless stale_if_error has an expired value for every key it was called
+  // for (then the call returns those), and every caller waiting on one of its
+  // keys unless stale_if_error has an expired value for that key; a key this
+  // call waits for while another call or a refresh loads it is answered
+  // likewise.
   template <cacheable T, class BatchLoader>
   std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,
                                                       std::chrono::milliseconds ttl,

@@ -18,6 +18,13 @@ Options cluster_options(const std::string& url, const std::string& prefix) {
   return quiet_options(url, prefix, 2s);
 }
 
+// Entries turn stale after a quarter of their ttl: 500 ms of 2 s.
+Options refreshing_options(const std::string& url, const std::string& prefix) {
+  Options o = cluster_options(url, prefix);
+  o.early_refresh_ratio = 0.25;
+  return o;
+}
+
 std::vector<std::string> make_keys(int n) {
   std::vector<std::string> keys;
   for (int i = 0; i < n; ++i) keys.push_back("key:" + std::to_string(i));
@@ -156,9 +163,7 @@ TEST(Cluster, NotFoundMarkerSharesTheKeysSlot) {
 TEST(Cluster, ARefreshThatFindsNothingLeavesTheMarkerOnTheKeysNode) {
   RedisCluster cluster;
   const std::string prefix = unique_prefix();
-  Options o = cluster_options(cluster.url(), prefix);
-  o.early_refresh_ratio = 0.25;  // stale after 500 ms of 2 s
-  Cache cache(o);
+  Cache cache(refreshing_options(cluster.url(), prefix));
   using Opt = std::optional<std::string>;
   std::vector<std::string> keys;
   for (int i = 0; i < 20; ++i) keys.push_back("gone:" + std::to_string(i));
@@ -182,9 +187,7 @@ TEST(Cluster, ARefreshThatFindsNothingLeavesTheMarkerOnTheKeysNode) {
 TEST(Cluster, ABatchRefreshesItsStaleKeysOnEveryNode) {
   RedisCluster cluster;
   const std::string prefix = unique_prefix();
-  Options o = cluster_options(cluster.url(), prefix);
-  o.early_refresh_ratio = 0.25;  // stale after 500 ms of 2 s
-  Cache cache(o);
+  Cache cache(refreshing_options(cluster.url(), prefix));
   const std::vector<std::string> keys = make_keys(30);
   std::set<int> nodes;
   for (const auto& k : keys) nodes.insert(cluster.owner_of(l2::slot_of(prefix + k)));

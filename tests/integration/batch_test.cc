@@ -158,6 +158,48 @@ TEST_F(BatchTest, ALoaderExceptionReachesTheCallerAndCachesNothing) {
   EXPECT_EQ(cache.get_or_load<std::string>("a", 60s, [] { return std::string("ok"); }), "ok");
 }
 
+// stale_if_error answers a failed batch loader only when every key it was
+// called for has an expired copy: a partial answer would read as "not found"
+// for the others.
+TEST_F(BatchTest, AFailedLoaderIsAnsweredFromExpiredCopiesOnlyIfEveryKeyHasOne) {
+  Options o = options();
+  o.stale_if_error = 60s;
+  Cache cache(o);
+  using Values = std::unordered_map<std::string, std::string>;
+  cache.set<std::string>("a", "old-a", 200ms);
+  cache.set<std::string>("b", "old-b", 200ms);
+  // Expired in L1 and gone from Redis: a load is due, and the expired copies
+  // are what stale_if_error may serve.
+  ASSERT_TRUE(eventually([&] {
+    return cli_.cmd({"EXISTS", prefix_ + "a", prefix_ + "b"}).integer == 0;
+  }));
+  std::atomic<int> calls{0};
+  auto failing = [&calls](const std::vector<std::string>&) -> Values {
+    ++calls;
+    throw std::runtime_error("db down");
+  };
+  EXPECT_EQ(cache.get_or_load_many<std::string>({"a", "b", "a"}, 60s, failing),
+            (Values{{"a", "old-a"}, {"b", "old-b"}}));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(cache.stats().stale_served_on_error, 2u);
+  EXPECT_EQ(cache.stats().load_errors, 1u);
+  EXPECT_EQ(cli_.cmd({"EXISTS", prefix_ + "a"}).integer, 0);  // nothing written back
+
+  // "c" has no copy: the exception reaches the caller, and nothing is served.
+  EXPECT_THROW(cache.get_or_load_many<std::string>({"a", "c"}, 60s, failing), std::runtime_error);
+  EXPECT_EQ(cache.stats().stale_served_on_error, 2u);
+  EXPECT_EQ(cache.stats().load_errors, 2u);
+
+  // The database back: the keys load (the expired copies were no hits).
+  const Values fresh = cache.get_or_load_many<std::string>(
+      {"a", "b"}, 60s, [](const std::vector<std::string>& keys) {
+        Values out;
+        for (const auto& k : keys) out[k] = "new-" + k;
+        return out;
+      });
+  EXPECT_EQ(fresh, (Values{{"a", "new-a"}, {"b", "new-b"}}));
+}
+
 TEST_F(BatchTest, ASingleCallerWaitingOnABatchThatFoundNothingLoadsItself) {
   Cache cache(options());
   std::latch in_batch_loader(1);
