@@ -4,7 +4,9 @@
 // call leads, one pipeline reads them all from Redis; the ones still missing
 // go to the batch loader in one call, and what it found is put into L1 and
 // written back to Redis in one pipeline. Keys another caller leads are waited
-// for at the end. Every led flight is finished on every path, exceptions
+// for at the end. With distributed_single_flight the loads go through
+// Impl::batch_under_locks (cache_dlock.cc): one loader call for the keys this
+// instance locks, polls for the rest. Every led flight is finished on every path, exceptions
 // included, so no waiter can hang. Stale values (in L1, or read from Redis)
 // are answered, and their keys handed to the caller to refresh in one
 // background batch (cache_batch_refresh.cc); on an exception their refresh
@@ -94,57 +96,63 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     for (const auto& l : led) to_read.push_back(keys[l.index]);
     std::vector<Impl::L2Value> found = m.l2_read_many(to_read, ops);
 
-    std::vector<std::size_t> to_load;  // positions in `led`
-    std::vector<std::string> missing;
-    for (std::size_t j = 0; j < led.size(); ++j) {
+    // A value read from Redis answers its key (and, if stale, is refreshed).
+    auto take = [&](std::size_t j) {
       Led& l = led[j];
+      m.fill_from_l2(keys[l.index], l.hash, found[j], ops, l.token, /*will_refresh=*/true);
+      if (found[j].stale) claims.held.emplace_back(l.index, l.token.generation);
+      out[l.index] = found[j].value;
+      finish(l, found[j].value, nullptr);
+    };
+    std::vector<std::size_t> to_load;  // positions in `led`
+    for (std::size_t j = 0; j < led.size(); ++j) {
       if (found[j].value) {
-        m.fill_from_l2(keys[l.index], l.hash, found[j], ops, l.token, /*will_refresh=*/true);
-        if (found[j].stale) claims.held.emplace_back(l.index, l.token.generation);
-        out[l.index] = found[j].value;
-        finish(l, found[j].value, nullptr);
+        take(j);
       } else {
         to_load.push_back(j);
-        missing.push_back(keys[l.index]);
       }
     }
     // The batch loader failed: stale-if-error answers it only if every key
     // it was called for has an expired value within the grace (a partial
     // answer would read as "not found" for the rest).
-    auto answer_stale = [&] {
+    auto answer_stale = [&](const std::vector<std::size_t>& js) {
       std::vector<detail::erased_value> stale;
-      stale.reserve(to_load.size());
-      for (std::size_t j : to_load) {
+      stale.reserve(js.size());
+      for (std::size_t j : js) {
         stale.push_back(m.stale_on_error(keys[led[j].index], led[j].hash, ops, /*count=*/false));
         if (!stale.back()) return false;
       }
       metrics::bump(m.counters_.load_errors);
-      for (std::size_t k = 0; k < to_load.size(); ++k) {
-        Led& l = led[to_load[k]];
+      for (std::size_t k = 0; k < js.size(); ++k) {
+        Led& l = led[js[k]];
         out[l.index] = stale[k];
         finish(l, std::move(stale[k]), nullptr);
         metrics::bump(m.counters_.stale_served_on_error);
       }
       return true;
     };
-    std::vector<detail::erased_value> loaded;
-    if (!missing.empty()) {
+    // One loader call for these keys; what it found goes to L1 and (unless
+    // the key's read failed) to Redis in one pipeline, awaited as a single
+    // load's write, before their waiters get it.
+    auto load = [&](const std::vector<std::size_t>& js) {
+      std::vector<std::string> missing;
+      missing.reserve(js.size());
+      for (std::size_t j : js) missing.push_back(keys[led[j].index]);
+      std::vector<detail::erased_value> loaded;
       try {
         loaded = m.timed_load([&] { return loader(missing); });
       } catch (const load::LoadCycleError&) {  // a bug to show, not an outage to hide
         throw;
       } catch (...) {
-        if (!answer_stale()) throw;
-        missing.clear();
+        if (answer_stale(js)) return;
+        throw;
       }
-    }
-    if (!missing.empty()) {
       metrics::bump(m.counters_.loads);  // one loader call
       std::vector<l2::WriteRequest> writes;
       std::vector<const Led*> written;  // whose each write is
-      for (std::size_t k = 0; k < to_load.size(); ++k) {
-        Led& l = led[to_load[k]];
-        const Impl::L2Value& was = found[to_load[k]];
+      for (std::size_t k = 0; k < js.size(); ++k) {
+        Led& l = led[js[k]];
+        const Impl::L2Value& was = found[js[k]];
         detail::erased_value v = k < loaded.size() ? loaded[k] : nullptr;
         if (v) {
           auto w = m.prepare_store(keys[l.index], l.hash, v, ops, ttl, l.token,
@@ -159,15 +167,38 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
         }
       }
       if (m.has_redis()) {
-        m.store_->write_many(writes);  // awaited, as a single load's write
+        m.store_->write_many(writes);
         for (std::size_t k = 0; k < writes.size(); ++k) {
           m.withdraw_if_overtaken(writes[k], written[k]->hash, written[k]->token);
         }
       }
-      // Waiters get the values once Redis has them, as the batch's caller does.
-      for (std::size_t j : to_load) {
+      for (std::size_t j : js) {
         if (!led[j].finished) finish(led[j], out[led[j].index], nullptr);
       }
+    };
+    if (!to_load.empty() && m.opts_.distributed_single_flight && m.has_redis()) {
+      // As a single call: keys whose read failed or was corrupt load at once.
+      std::vector<std::string_view> names;
+      std::vector<bool> lock;
+      for (std::size_t j : to_load) {
+        names.push_back(keys[led[j].index]);
+        lock.push_back(!found[j].failed && !found[j].corrupt);
+      }
+      auto at = [&](const std::vector<std::size_t>& positions) {
+        std::vector<std::size_t> js;
+        for (std::size_t p : positions) js.push_back(to_load[p]);
+        return js;
+      };
+      m.batch_under_locks(names, lock, ops,
+                          {.load = [&](const std::vector<std::size_t>& ps) { load(at(ps)); },
+                           .found =
+                               [&](std::size_t p, Impl::L2Value v) {
+                                 found[to_load[p]] = std::move(v);
+                                 take(to_load[p]);
+                               },
+                           .failed = [&](std::size_t p) { found[to_load[p]].failed = true; }});
+    } else if (!to_load.empty()) {
+      load(to_load);
     }
   } catch (...) {
     metrics::bump(m.counters_.load_errors);

@@ -23,7 +23,7 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
                                                   const l1::FillToken& token,
                                                   const detail::LoaderRef& loader,
                                                   read_source* from) {
-  const std::string lock_token = origin_ + ":" + std::to_string(lock_serial_.fetch_add(1));
+  const std::string lock_token = new_lock_token();
   const auto deadline = std::chrono::steady_clock::now() + opts_.lock_wait;
   auto backoff = std::chrono::milliseconds(1);
   bool holding = false;
@@ -81,6 +81,86 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
   // Wait for the write: waiters poll for it, and the lock must outlive it.
   store_loaded(key, hash, value, ops, ttl, token, {.write_l2 = !redis_failed, .overwrite = false});
   return value;
+}
+
+std::string Cache::Impl::new_lock_token() {
+  return origin_ + ":" + std::to_string(lock_serial_.fetch_add(1));
+}
+
+void Cache::Impl::batch_under_locks(const std::vector<std::string_view>& keys,
+                                    const std::vector<bool>& lock, const detail::TypeOps* ops,
+                                    const BatchLockHooks& hooks) {
+  const std::string token = new_lock_token();
+  const auto deadline = std::chrono::steady_clock::now() + opts_.lock_wait;
+  auto backoff = std::chrono::milliseconds(1);
+  auto names = [&](const std::vector<std::size_t>& at) {
+    std::vector<std::string_view> v;
+    v.reserve(at.size());
+    for (std::size_t i : at) v.push_back(keys[i]);
+    return v;
+  };
+  std::vector<std::size_t> now;      // to load in this round
+  std::vector<std::size_t> pending;  // to lock in this round
+  for (std::size_t i = 0; i < keys.size(); ++i) (lock[i] ? pending : now).push_back(i);
+  for (;;) {
+    std::vector<std::size_t> others;  // locked elsewhere
+    {
+      std::vector<std::size_t> mine;
+      const auto locks = store_->try_lock_many(names(pending), token, opts_.lock_ttl.count());
+      for (std::size_t k = 0; k < pending.size(); ++k) {
+        if (!locks[k].status.ok) {
+          hooks.failed(pending[k]);
+          now.push_back(pending[k]);
+        } else {
+          (locks[k].acquired ? mine : others).push_back(pending[k]);
+        }
+      }
+      // Released after the load, exceptions included.
+      struct Release {
+        Impl* m;
+        std::vector<std::string_view> keys;
+        const std::string& token;
+        ~Release() { m->store_->unlock_many(keys, token); }
+      } release{this, names(mine), token};
+      if (!mine.empty()) {
+        // A previous holder may have stored its value and let go between
+        // the read and our lock: look once more before loading.
+        std::vector<L2Value> again = l2_read_many(release.keys, ops);
+        for (std::size_t k = 0; k < mine.size(); ++k) {
+          if (again[k].value) {
+            metrics::bump(counters_.shared_loads);
+            hooks.found(mine[k], std::move(again[k]));
+            continue;
+          }
+          if (again[k].failed) hooks.failed(mine[k]);
+          now.push_back(mine[k]);
+        }
+      }
+      if (!now.empty()) hooks.load(now);
+      now.clear();
+    }
+    if (others.empty()) return;
+    if (std::chrono::steady_clock::now() >= deadline) {  // load them by ourselves
+      hooks.load(others);
+      return;
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+    std::vector<L2Value> polled = l2_read_many(names(others), ops);
+    pending.clear();
+    for (std::size_t k = 0; k < others.size(); ++k) {
+      if (polled[k].value) {  // the holder's value (or its "not found")
+        metrics::bump(counters_.shared_loads);
+        hooks.found(others[k], std::move(polled[k]));
+      } else if (polled[k].failed) {
+        hooks.failed(others[k]);
+        now.push_back(others[k]);
+      } else {
+        pending.push_back(others[k]);  // still held, or its holder vanished
+      }
+    }
+    if (pending.empty() && now.empty()) return;
+  }
 }
 
 }  // namespace multicache

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -157,6 +158,24 @@ class Cache::Impl {
                                        const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                                        const l1::FillToken& token, const detail::LoaderRef& loader,
                                        read_source* from);
+  // Distributed single-flight for a batch's misses (cache_dlock.cc), as
+  // load_under_lock does for one key, with one pipeline per step for all of
+  // them. The keys are named by position in `keys`. Those it locks (and
+  // those with lock = false) it hands to load(positions) at once; the
+  // others, locked by other instances, it polls Redis for with the same
+  // backoff, handing what appears to found(position, value) and taking over
+  // vanished locks, until lock_wait, when load() gets the rest. A key whose
+  // lock attempt or poll failed goes to failed(position) (so its value is
+  // not written back), then to load(). Locks are released after each load(),
+  // exceptions included.
+  struct BatchLockHooks {
+    std::function<void(const std::vector<std::size_t>&)> load;
+    std::function<void(std::size_t, L2Value)> found;
+    std::function<void(std::size_t)> failed;
+  };
+  void batch_under_locks(const std::vector<std::string_view>& keys, const std::vector<bool>& lock,
+                         const detail::TypeOps* ops, const BatchLockHooks& hooks);
+  std::string new_lock_token();
   // token: taken when the refresh was queued, so that a write of the key
   // after that (set(), an invalidation) cancels it.
   void run_refresh(const std::string& key, std::chrono::milliseconds ttl,

@@ -136,7 +136,9 @@ struct Options {
   // once, only the one holding a short Redis lock (SET NX PX lock_ttl) runs the
   // loader; the others poll Redis for its value, for at most lock_wait, then
   // load by themselves. A crashed holder blocks others for at most lock_ttl.
-  // Costs one more round trip per load. Default false.
+  // Costs one more round trip per load. get_or_load_many takes the locks of
+  // its missing keys in one pipeline, loads the ones it holds at once, and
+  // polls for the others together. Default false.
   bool distributed_single_flight = false;
   std::chrono::milliseconds lock_ttl{10000};  // > 0. Default 10 s.
   std::chrono::milliseconds lock_wait{5000};  // > 0. Default 5 s.

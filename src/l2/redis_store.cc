@@ -166,17 +166,50 @@ std::string RedisStore::lock_key(std::string_view key) const {
 
 Status RedisStore::try_lock(std::string_view key, std::string_view token, std::int64_t ttl_ms,
                             bool* acquired) const {
-  std::vector<Reply> replies;
-  Status st =
-      run({format_command({"SET", lock_key(key), token, "NX", "PX", std::to_string(ttl_ms)})},
-          &replies, affinity_of(key));
-  *acquired = st.ok && replies[0].type == Reply::kind::status;
-  return st;
+  LockOutcome o = std::move(try_lock_many({&key, 1}, token, ttl_ms)[0]);
+  *acquired = o.acquired;
+  return o.status;
 }
 
 Status RedisStore::unlock(std::string_view key, std::string_view token) const {
-  return run({format_command({"EVAL", k_delete_if_equals, "1", lock_key(key), token, "", ""})},
-             nullptr, affinity_of(key));
+  return unlock_many({&key, 1}, token);
+}
+
+std::vector<RedisStore::LockOutcome> RedisStore::try_lock_many(
+    std::span<const std::string_view> keys, std::string_view token, std::int64_t ttl_ms) const {
+  std::vector<LockOutcome> out(keys.size());
+  if (keys.empty()) return out;
+  const std::string ttl = std::to_string(ttl_ms);
+  std::vector<std::string> cmds;
+  cmds.reserve(keys.size());
+  for (auto key : keys)
+    cmds.push_back(format_command({"SET", lock_key(key), token, "NX", "PX", ttl}));
+  Result r = exec_(std::move(cmds), keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
+  // Each key stands on its own reply, as in read_into.
+  const bool each = r.replies.size() == keys.size();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!each) {
+      out[i].status = {false, r.ok ? "wrong number of replies" : r.error};
+    } else if (r.replies[i].is_error()) {
+      out[i].status = {false, "redis replied: " + r.replies[i].str};
+    } else {
+      out[i].status = {true, {}};
+      out[i].acquired = r.replies[i].type == Reply::kind::status;  // OK; nil when held
+    }
+  }
+  return out;
+}
+
+Status RedisStore::unlock_many(std::span<const std::string_view> keys,
+                               std::string_view token) const {
+  if (keys.empty()) return {true, {}};
+  std::vector<std::string> cmds;
+  cmds.reserve(keys.size());
+  for (auto key : keys) {
+    cmds.push_back(format_command({"EVAL", k_delete_if_equals, "1", lock_key(key), token, "", ""}));
+  }
+  return run(std::move(cmds), nullptr,
+             keys.size() == 1 ? affinity_of(keys[0]) : CommandClient::k_any);
 }
 
 void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* cmds) const {

@@ -101,6 +101,16 @@ class RedisStore {
   // Deletes the lock only if it still holds `token` (one EVAL), so a holder
   // whose lock expired never deletes the next holder's.
   Status unlock(std::string_view key, std::string_view token) const;
+  // try_lock of many keys in one pipeline: per key, its own status (a
+  // cluster node down fails only its keys) and whether it was acquired.
+  struct LockOutcome {
+    Status status;
+    bool acquired = false;
+  };
+  std::vector<LockOutcome> try_lock_many(std::span<const std::string_view> keys,
+                                         std::string_view token, std::int64_t ttl_ms) const;
+  // unlock of many keys in one pipeline (awaited).
+  Status unlock_many(std::span<const std::string_view> keys, std::string_view token) const;
 
   std::string full_key(std::string_view key) const;
   // Where a key's "not found" marker lives: key_prefix + "\x01neg\x01" + key

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "integration/batch_recorder.h"
 #include "integration/test_types.h"
 #include "wire/envelope.h"
 
@@ -19,33 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 using Keys = std::vector<std::string>;
 using Values = std::unordered_map<std::string, std::string>;
-
-// A batch loader that records each call's keys (sorted) and answers every key
-// with "v<n>" for its n-th call, leaving out the keys in skip.
-class Recorder {
- public:
-  Values load(const Keys& keys, const Keys& skip = {}) {
-    std::lock_guard lock(mu_);
-    Keys sorted = keys;
-    std::sort(sorted.begin(), sorted.end());
-    calls_.push_back(sorted);
-    Values out;
-    for (const auto& k : keys) {
-      if (std::find(skip.begin(), skip.end(), k) == skip.end()) {
-        out[k] = "v" + std::to_string(calls_.size());
-      }
-    }
-    return out;
-  }
-  std::vector<Keys> calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<Keys> calls_;
-};
 
 class BatchRefreshTest : public RedisTest {
  protected:
@@ -65,7 +39,7 @@ TEST_F(BatchRefreshTest, StaleKeysAreAnsweredAtOnceAndRefreshedByOneLoaderCall) 
   Options o = refreshing();
   o.refresh_threads = 1;  // refreshes run in the order queued
   Cache cache(o);
-  Recorder rec;
+  BatchRecorder rec;
   const Keys keys{"a", "b", "c"};
   ASSERT_EQ(
       cache.get_or_load_many<std::string>(keys, 2s, [&](const Keys& k) { return rec.load(k); })
@@ -112,7 +86,7 @@ TEST_F(BatchRefreshTest, AKeyTheRefreshNoLongerFindsIsDroppedFromBothLevelsAndOt
   o.early_refresh_ratio = 0.1;  // stale after 1 s of 10: expiry cannot pass for a drop
   Cache cache(o);
   Cache other(o);
-  Recorder rec;
+  BatchRecorder rec;
   const Keys keys{"kept", "gone"};
   cache.get_or_load_many<std::string>(keys, 10s, [&](const Keys& k) { return rec.load(k); });
   ASSERT_EQ(other.get<std::string>("gone"), "v1");  // a copy in the other L1
@@ -135,7 +109,7 @@ TEST_F(BatchRefreshTest, AKeyTheRefreshNoLongerFindsIsDroppedFromBothLevelsAndOt
 // while the loader ran stays in Redis, and the reload is not kept in L1.
 TEST_F(BatchRefreshTest, ARefreshDoesNotReplaceAValueWrittenMeanwhile) {
   Cache cache(refreshing());
-  Recorder rec;
+  BatchRecorder rec;
   cache.get_or_load_many<std::string>({"x", "y"}, 2s, [&](const Keys& k) { return rec.load(k); });
   std::this_thread::sleep_for(1200ms);
   RedisCli writer(server_);  // used on the refresh thread only (RedisCli is not thread-safe)
@@ -176,7 +150,7 @@ TEST_F(BatchRefreshTest, AWriteRedisRefusesFailsOnlyItsOwnKey) {
   writer.set<std::string>("x", "old", 10s);
   o.redis_url = "redis://part:pw@127.0.0.1:" + std::to_string(server_.port());
   Cache cache(o);
-  Recorder rec;
+  BatchRecorder rec;
   auto loader = [&](const Keys& k) { return rec.load(k); };
   std::this_thread::sleep_for(2100ms);  // past the stale-after second
   EXPECT_EQ(cache.get_or_load_many<std::string>({"w", "x"}, 10s, loader),
@@ -190,7 +164,7 @@ TEST_F(BatchRefreshTest, AWriteRedisRefusesFailsOnlyItsOwnKey) {
 
 TEST_F(BatchRefreshTest, AFailedRefreshKeepsTheStaleValuesAndTheNextBatchTriesAgain) {
   Cache cache(refreshing());
-  Recorder rec;
+  BatchRecorder rec;
   const Keys keys{"p", "q"};
   cache.get_or_load_many<std::string>(keys, 3s, [&](const Keys& k) { return rec.load(k); });
   std::this_thread::sleep_for(1600ms);  // stale (1.5 s), not expired (3 s)
@@ -217,7 +191,7 @@ TEST_F(BatchRefreshTest, AStaleValueReadFromRedisIsRefreshed) {
   writer.set<std::string>("r", "old", 4s);
   std::this_thread::sleep_for(2100ms);  // past the stale-after second
   Cache reader(o);
-  Recorder rec;
+  BatchRecorder rec;
   const Values got =
       reader.get_or_load_many<std::string>({"r"}, 4s, [&](const Keys& k) { return rec.load(k); });
   EXPECT_EQ(got.at("r"), "old");
@@ -240,7 +214,7 @@ Options manual_options(const std::shared_ptr<ManualClock>& clock) {
 TEST(BatchRefreshWithoutRedis, StaleL1KeysAreRefreshedOnTheManualClock) {
   auto clock = std::make_shared<ManualClock>();
   Cache cache(manual_options(clock));
-  Recorder rec;
+  BatchRecorder rec;
   const Keys keys{"m", "n"};
   cache.get_or_load_many<std::string>(keys, 10s, [&](const Keys& k) { return rec.load(k); });
   clock->advance(6s);  // stale, not expired
@@ -265,7 +239,7 @@ TEST(BatchRefreshWithoutRedis, StaleL1KeysAreRefreshedOnTheManualClock) {
 TEST(BatchRefreshWithoutRedis, AKeyWrittenBeforeItsRefreshRunsIsSkipped) {
   auto clock = std::make_shared<ManualClock>();
   Cache cache(manual_options(clock));
-  Recorder rec;
+  BatchRecorder rec;
   auto loader = [&](const Keys& k) { return rec.load(k); };
   cache.get_or_load_many<std::string>({"s", "t"}, 10s, loader);
   cache.get_or_load<std::string>("busy", 10s, [] { return std::string("b1"); });

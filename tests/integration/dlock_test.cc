@@ -30,53 +30,31 @@ class DlockTest : public ::testing::Test {
 TEST_F(DlockTest, FourProcessesTimesSixteenThreadsOnOneColdKeyLoadOnce) {
   constexpr int k_processes = 4;
   constexpr int k_threads = 16;
-  int go[2];
-  ASSERT_EQ(pipe(go), 0);
-  std::vector<pid_t> children;
-  for (int p = 0; p < k_processes; ++p) {
-    const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int wrong = 0;
-      {
-        Cache cache(options());
-        RedisCli counter(server_);
-        std::mutex counter_mu;
-        close(go[1]);
-        char c;
-        (void)!read(go[0], &c, 1);  // all processes start together (pipe closed by parent)
-        std::barrier start(k_threads);
-        std::atomic<int> bad{0};
-        std::vector<std::thread> threads;
-        for (int t = 0; t < k_threads; ++t) {
-          threads.emplace_back([&] {
-            start.arrive_and_wait();
-            const std::string v = cache.get_or_load<std::string>("cold", 60s, [&] {
-              {
-                std::lock_guard lock(counter_mu);
-                counter.cmd({"INCR", prefix_ + "loader-calls"});
-              }
-              std::this_thread::sleep_for(200ms);
-              return std::string("the value");
-            });
-            if (v != "the value") ++bad;
-          });
-        }
-        for (auto& t : threads) t.join();
-        wrong = bad.load();
-      }
-      _exit(wrong == 0 ? 0 : 1);
+  in_processes(k_processes, [&](int, const std::function<void()>& go) {
+    Cache cache(options());
+    RedisCli counter(server_);
+    std::mutex counter_mu;
+    go();
+    std::barrier start(k_threads);
+    std::atomic<int> bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < k_threads; ++t) {
+      threads.emplace_back([&] {
+        start.arrive_and_wait();
+        const std::string v = cache.get_or_load<std::string>("cold", 60s, [&] {
+          {
+            std::lock_guard lock(counter_mu);
+            counter.cmd({"INCR", prefix_ + "loader-calls"});
+          }
+          std::this_thread::sleep_for(200ms);
+          return std::string("the value");
+        });
+        if (v != "the value") ++bad;
+      });
     }
-    children.push_back(pid);
-  }
-  close(go[0]);
-  std::this_thread::sleep_for(300ms);  // let every child connect
-  close(go[1]);                        // go
-  for (pid_t pid : children) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
+    for (auto& t : threads) t.join();
+    return bad.load() == 0;
+  });
   EXPECT_EQ(cli_.cmd({"GET", prefix_ + "loader-calls"}).str, "1");
   EXPECT_EQ(cli_.cmd({"EXISTS", prefix_ + "\x01lock\x01" + "cold"}).integer, 0);  // released
 }
@@ -123,14 +101,6 @@ TEST_F(DlockTest, WaitersGiveUpAfterLockWaitAndLoadThemselves) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, slack(1s));
 }
 
-// How many times the server ran SET (INFO commandstats).
-long long set_calls(RedisCli& cli) {
-  const std::string info = cli.cmd({"INFO", "commandstats"}).str;
-  const std::string mark = "cmdstat_set:calls=";
-  const auto at = info.find(mark);
-  return at == std::string::npos ? 0 : std::stoll(info.substr(at + mark.size()));
-}
-
 // Redis stalls while a waiter polls for another holder's value: its poll
 // fails after one command_timeout, and it loads by itself without writing
 // the value back (that write would wait a second command_timeout for the
@@ -140,7 +110,7 @@ TEST_F(DlockTest, AWaiterWhosePollFailsLoadsWithoutWritingBack) {
   o.command_timeout = 300ms;
   o.lock_wait = 30s;
   cli_.cmd({"SET", prefix_ + "\x01lock\x01" + "k", "slow-holder", "PX", "30000"});
-  const long long sets_before = set_calls(cli_);
+  const long long sets_before = command_calls(cli_, "set");
   Cache cache(o);
   std::string got;
   int calls = 0;
@@ -151,7 +121,7 @@ TEST_F(DlockTest, AWaiterWhosePollFailsLoadsWithoutWritingBack) {
     });
   });
   // Two lock attempts seen: the waiter is polling.
-  ASSERT_TRUE(eventually([&] { return set_calls(cli_) >= sets_before + 2; }, 10s));
+  ASSERT_TRUE(eventually([&] { return command_calls(cli_, "set") >= sets_before + 2; }, 10s));
   server_.pause();
   waiter.join();
   server_.resume();

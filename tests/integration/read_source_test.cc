@@ -149,12 +149,8 @@ TEST_F(ReadSourceTest, AnInstanceThatWaitedForAnotherInstancesLoadReportsJoined)
   started.wait();  // the holder has the lock, and read Redis for the last time
   // The waiter's reads of the key (its miss, then its polls) show in Redis's
   // GET count; release the holder once it has polled at least once.
-  const auto gets = [&] {
-    const std::string info = cli.cmd({"INFO", "commandstats"}).str;
-    const auto at = info.find("cmdstat_get:calls=");
-    return at == std::string::npos ? 0L : std::stol(info.substr(at + 18));
-  };
-  const long before = gets();
+  const auto gets = [&] { return command_calls(cli, "get"); };
+  const long long before = gets();
   read_source from = read_source::loader;
   std::thread wait(
       [&] { EXPECT_EQ(waiter.get_or_load<std::string>("k", 60s, never_called, &from), "v"); });

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <functional>
 #include <memory>
 #include <multicache/multicache.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/redis_server.h"
@@ -70,6 +73,46 @@ inline Options options_for(const RedisServer& server, const std::string& prefix)
   o.pubsub_channel = prefix + "sync";
   o.log = [](log_level, std::string_view) {};  // tests assert on stats, not on stderr
   return o;
+}
+
+// How many times the server has run `command` (lower case; INFO commandstats).
+inline long long command_calls(RedisCli& cli, const std::string& command) {
+  const std::string info = cli.cmd({"INFO", "commandstats"}).str;
+  const std::string mark = "cmdstat_" + command + ":calls=";
+  const auto at = info.find(mark);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + mark.size()));
+}
+
+// Runs child(p, go) in n forked processes (p = 0..n-1). Each sets up what it
+// needs, then calls go(), which returns once every process had 300 ms to
+// get there, so that they all start together; child's result is its exit
+// status, which the test expects to be true.
+inline void in_processes(int n,
+                         const std::function<bool(int, const std::function<void()>&)>& child) {
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  std::vector<pid_t> children;
+  for (int p = 0; p < n; ++p) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(go[1]);
+      const bool ok = child(p, [&] {
+        char c;
+        (void)!read(go[0], &c, 1);  // returns when the parent closes its end
+      });
+      _exit(ok ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  close(go[0]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let every child connect
+  close(go[1]);                                                 // go
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
 }
 
 // A fixture with a private redis-server and a key prefix and channel of its
