@@ -60,7 +60,10 @@ detail::erased_value Cache::Impl::load_under_lock(std::string_view key, std::uin
     const std::string& token;
     bool holding;
     ~Release() {
-      if (holding) m->store_->unlock(key, token);
+      try {
+        if (holding) m->store_->unlock(key, token);
+      } catch (...) {  // out of memory: the lock expires after lock_ttl
+      }
     }
   } release{this, key, lock_token, holding};
   if (holding) {
@@ -105,27 +108,40 @@ void Cache::Impl::batch_under_locks(const std::vector<std::string_view>& keys,
   for (;;) {
     std::vector<std::size_t> others;  // locked elsewhere
     {
+      const std::vector<std::string_view> asked = names(pending);
+      const auto locks = store_->try_lock_many(asked, token, opts_.lock_ttl.count());
+      // The locks taken, released after the load, exceptions included. (Not
+      // those whose attempt failed: Redis may have run it, but an unlock
+      // would wait another command_timeout for the Redis that just failed
+      // it; such a lock expires after lock_ttl, as a single key's does.)
+      struct Release {
+        Impl* m;
+        const std::string& token;
+        std::vector<std::string_view> keys{};
+        ~Release() {
+          try {
+            m->store_->unlock_many(keys, token);
+          } catch (...) {  // out of memory: the locks expire after lock_ttl
+          }
+        }
+      } release{this, token};
+      release.keys.reserve(pending.size());
       std::vector<std::size_t> mine;
-      const auto locks = store_->try_lock_many(names(pending), token, opts_.lock_ttl.count());
       for (std::size_t k = 0; k < pending.size(); ++k) {
         if (!locks[k].status.ok) {
           hooks.failed(pending[k]);
           now.push_back(pending[k]);
+        } else if (locks[k].acquired) {
+          release.keys.push_back(asked[k]);
+          mine.push_back(pending[k]);
         } else {
-          (locks[k].acquired ? mine : others).push_back(pending[k]);
+          others.push_back(pending[k]);
         }
       }
-      // Released after the load, exceptions included.
-      struct Release {
-        Impl* m;
-        std::vector<std::string_view> keys;
-        const std::string& token;
-        ~Release() { m->store_->unlock_many(keys, token); }
-      } release{this, names(mine), token};
       if (!mine.empty()) {
         // A previous holder may have stored its value and let go between
         // the read and our lock: look once more before loading.
-        std::vector<L2Value> again = l2_read_many(release.keys, ops);
+        std::vector<L2Value> again = l2_read_many(names(mine), ops);
         for (std::size_t k = 0; k < mine.size(); ++k) {
           if (again[k].value) {
             metrics::bump(counters_.shared_loads);
@@ -140,12 +156,10 @@ void Cache::Impl::batch_under_locks(const std::vector<std::string_view>& keys,
       now.clear();
     }
     if (others.empty()) return;
-    if (std::chrono::steady_clock::now() >= deadline) {  // load them by ourselves
-      hooks.load(others);
-      return;
-    }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+    // Polled after this round's load, however long it took: a holder that
+    // wrote meanwhile answers its keys before lock_wait is judged.
     std::vector<L2Value> polled = l2_read_many(names(others), ops);
     pending.clear();
     for (std::size_t k = 0; k < others.size(); ++k) {
@@ -158,6 +172,11 @@ void Cache::Impl::batch_under_locks(const std::vector<std::string_view>& keys,
       } else {
         pending.push_back(others[k]);  // still held, or its holder vanished
       }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {  // load the rest by ourselves
+      now.insert(now.end(), pending.begin(), pending.end());
+      if (!now.empty()) hooks.load(now);
+      return;
     }
     if (pending.empty() && now.empty()) return;
   }

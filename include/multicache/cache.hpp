@@ -131,8 +131,10 @@ class Cache {
                                                         read_source* from = nullptr);
 
   // Many keys at once: L1 first, then ONE Redis round trip for every L1 miss,
-  // then ONE call of batch_loader(missing_keys) for the rest, whose values
-  // are written back to Redis in one pipeline. batch_loader takes const
+  // then ONE call of batch_loader(missing_keys) for the rest (with
+  // Options::distributed_single_flight, one for the keys this instance locks
+  // and more for those it waited for in vain), whose values are written back
+  // to Redis in one pipeline. batch_loader takes const
   // std::vector<std::string>& and returns a map from key to T
   // (std::unordered_map<std::string, T> or std::map) of the keys it found;
   // keys it leaves out are absent from the result and not cached.

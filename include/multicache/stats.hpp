@@ -20,7 +20,8 @@ struct Stats {
   std::uint64_t load_errors = 0;            // loader calls that threw
   std::uint64_t shared_loads = 0;           // callers that waited on another caller's load/read
   std::uint64_t stale_served_on_error = 0;  // failed loads answered with an expired value
-                                            // (stale_if_error; once per load, not per caller)
+                                            // (stale_if_error; once per load, not per caller;
+                                            // a failed batch load: once per key)
   std::uint64_t negative_hits = 0;  // "not found" served from a Redis marker (also an l2 hit)
 
   // Errors.
