@@ -142,23 +142,15 @@ detail::erased_value Cache::read(std::string_view key, const detail::TypeOps* op
 }
 
 void Cache::refresh(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
-                    detail::OwnedLoader loader) {
-  Impl& m = *impl_;
-  auto shared = std::make_shared<detail::OwnedLoader>(std::move(loader));
-  std::string k(key);
-  const std::uint64_t hash = l1::L1Cache::hash(key);
-  // Taken now, when the entry was found stale: a write of the key while the
+                    detail::OwnedBatchLoader loader) {
+  // A batch refresh of one key (cache_refresh.cc). Its token is taken
+  // now, when the entry was found stale: a write of the key while the
   // refresh waits in the queue cancels it (its value is newer than a reload
   // that started before it would be).
-  const l1::FillToken token = m.l1_.fill_token(hash);
-  const bool queued = !m.closed_.load(std::memory_order_acquire) &&
-                      m.executor_.try_submit([&m, k, ttl, ops, token, shared] {
-                        m.run_refresh(k, ttl, ops, token, *shared);
-                      });
-  if (!queued) {
-    metrics::bump(m.counters_.refreshes_skipped);
-    m.l1_.release_refresh_claim(key, hash);
-  }
+  BatchStale one;
+  one.keys.emplace_back(key);
+  one.generations.push_back(impl_->l1_.fill_token(l1::L1Cache::hash(key)).generation);
+  refresh_many(std::move(one), ttl, ops, std::move(loader));
 }
 
 void Cache::write(std::string_view key, const detail::erased_value& value,

@@ -9,7 +9,7 @@
 // instance locks, polls for the rest. Every led flight is finished on every path, exceptions
 // included, so no waiter can hang. Stale values (in L1, or read from Redis)
 // are answered, and their keys handed to the caller to refresh in one
-// background batch (cache_batch_refresh.cc); on an exception their refresh
+// background batch (cache_refresh.cc); on an exception their refresh
 // claims are released instead.
 #include <unordered_map>
 

@@ -1,5 +1,7 @@
-// cache_impl.cc — construction, shutdown, and the L2 / store / refresh steps
-// of Cache::Impl. The read and write paths that tie them together are in cache.cc.
+// cache_impl.cc — construction, shutdown, deadlines, encoding, stale-if-error
+// and invalidation steps of Cache::Impl. The read and write paths that tie the
+// steps together are in cache.cc; Redis steps are in cache_l2.cc, batches in
+// cache_batch.cc, locks in cache_dlock.cc, refreshes in cache_refresh.cc.
 //
 // Deadlines: an L1 entry filled by a loader expires after ttl (capped by
 // l1_ttl) and turns stale after ttl * early_refresh_ratio; one filled from
@@ -249,69 +251,6 @@ void Cache::Impl::log(log_level level, std::string_view message) const {
   if (level == log_level::warning || level == log_level::error) {
     std::fprintf(stderr, "multicache: %s: %.*s\n", level == log_level::error ? "error" : "warning",
                  static_cast<int>(message.size()), message.data());
-  }
-}
-
-void Cache::Impl::run_refresh(const std::string& key, std::chrono::milliseconds ttl,
-                              const detail::TypeOps* ops, const l1::FillToken& token,
-                              const detail::OwnedLoader& loader) {
-  const std::uint64_t hash = l1::L1Cache::hash(key);
-  // Written since the refresh was queued (set(), remove(), an invalidation):
-  // the stale value it was to replace is gone already.
-  if (!l1_.is_current(token, hash)) {
-    metrics::bump(counters_.refreshes_skipped);
-    l1_.release_refresh_claim(key, hash);
-    return;
-  }
-  auto joined = flights_.join(key, ops);
-  if (!joined.leader) {  // a caller is loading it right now
-    metrics::bump(counters_.refreshes_skipped);
-    l1_.release_refresh_claim(key, hash);
-    return;
-  }
-  metrics::bump(counters_.refreshes_started);
-  try {
-    // Another instance may have refreshed it already: take its value if it
-    // is fresh even by the earliest reading of its stale-after second (this
-    // instance's own value, whose exact stale time has passed, is not).
-    L2Value v = l2_read(key, ops, /*keep_raw=*/true);
-    if (v.value && !l1_.is_current(token, hash)) {
-      // A write of this key began (set() outdates tokens before its Redis
-      // write) and what was just read may be its value, however stale its
-      // whole-second stale-after looks: a reload must not overwrite it.
-      // Callers that joined get it. (Nothing read: the reload goes on, as a
-      // load after a miss would; its L1 fill is refused by the token.)
-      metrics::bump(counters_.refreshes_skipped);
-      l1_.release_refresh_claim(key, hash);  // the next stale read may try again
-      flights_.finish(key, joined.call, std::move(v.value), nullptr);
-      return;
-    }
-    if (v.value && !v.may_be_stale) {
-      fill_from_l2(key, hash, v, ops, token);
-      // Kept out of L1 (a PTTL of 0), the old entry is still there, claimed.
-      l1_.release_refresh_claim(key, hash);
-      metrics::bump(counters_.refreshes_ok);
-      flights_.finish(key, joined.call, v.value, nullptr);
-      return;
-    }
-    detail::erased_value value = timed_load(loader);
-    metrics::bump(counters_.loads);
-    // Compare-and-set against what was just read: a set() from another
-    // instance that lands meanwhile is never overwritten by this refresh.
-    store_loaded(
-        key, hash, value, ops, ttl, token,
-        {.write_l2 = !v.failed, .overwrite = true, .publish = true, .if_equals = std::move(v.raw)});
-    // Not cached (the codec threw, or the write lost), the old entry is still
-    // there, claimed: the next stale read may try again. (A new entry starts
-    // unclaimed; releasing it is a no-op.)
-    l1_.release_refresh_claim(key, hash);
-    metrics::bump(counters_.refreshes_ok);
-    flights_.finish(key, joined.call, std::move(value), nullptr);
-  } catch (...) {
-    metrics::bump(counters_.refreshes_failed);
-    metrics::bump(counters_.load_errors);
-    l1_.release_refresh_claim(key, hash);  // the next stale read may try again
-    flights_.finish(key, joined.call, nullptr, std::current_exception());
   }
 }
 

@@ -176,14 +176,11 @@ class Cache::Impl {
   void batch_under_locks(const std::vector<std::string_view>& keys, const std::vector<bool>& lock,
                          const detail::TypeOps* ops, const BatchLockHooks& hooks);
   std::string new_lock_token();
-  // token: taken when the refresh was queued, so that a write of the key
-  // after that (set(), an invalidation) cancels it.
-  void run_refresh(const std::string& key, std::chrono::milliseconds ttl,
-                   const detail::TypeOps* ops, const l1::FillToken& token,
-                   const detail::OwnedLoader& loader);
-  // The refresh of a batch's stale keys (cache_batch_refresh.cc): the same
-  // steps as run_refresh, with one Redis read, one loader call and one
-  // pipeline of writes for all the keys. tokens[i] belongs to keys[i].
+  // The background refresh of stale keys (cache_refresh.cc): one key's
+  // (get_or_load) or a batch's (get_or_load_many), with one Redis read, one
+  // loader call and one pipeline of writes for all of them. tokens[i]
+  // belongs to keys[i]: taken when the refresh was queued, so that a write
+  // of the key after that (set(), an invalidation) cancels it.
   void run_batch_refresh(const std::vector<std::string>& keys,
                          const std::vector<l1::FillToken>& tokens, std::chrono::milliseconds ttl,
                          const detail::TypeOps* ops, const detail::OwnedBatchLoader& loader);

@@ -227,12 +227,12 @@ class Cache {
                                                const detail::TypeOps* ops,
                                                const detail::BatchLoaderRef& loader,
                                                BatchStale* stale);
-  // Queues one background refresh of the keys (cache_batch_refresh.cc).
+  // Queues one background refresh of the keys (cache_refresh.cc).
   void refresh_many(BatchStale stale, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                     detail::OwnedBatchLoader loader);
   void release_claims(const std::vector<std::string>& keys);
   void refresh(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
-               detail::OwnedLoader loader);
+               detail::OwnedBatchLoader loader);
   void write(std::string_view key, const detail::erased_value& value, const detail::TypeOps* ops,
              std::chrono::milliseconds ttl);
   static void check_ttl(std::chrono::milliseconds ttl);
@@ -247,11 +247,11 @@ class Cache {
   // Queues a background reload of key with an owned copy of loader.
   template <class T, class Loader>
   void refresh_with(std::string_view key, std::chrono::milliseconds ttl, Loader&& loader) {
-    refresh(
-        key, ttl, &detail::type_ops_for<T>,
-        detail::OwnedLoader([l = std::forward<Loader>(loader)]() mutable -> detail::erased_value {
-          return std::make_shared<const T>(std::invoke(l));
-        }));
+    refresh(key, ttl, &detail::type_ops_for<T>,
+            detail::OwnedBatchLoader([l = std::forward<Loader>(loader)](
+                                         const std::vector<std::string>&) mutable {
+              return std::vector<detail::erased_value>{std::make_shared<const T>(std::invoke(l))};
+            }));
   }
   // The batch loader's map (key -> T) as one value per key (null: left out).
   template <class T, class Found>

@@ -197,10 +197,8 @@ class OwnedFunction<R(Args...)> {
   std::unique_ptr<Base> impl_;
 };
 
-// A single key's loader, owned by its refresh.
-using OwnedLoader = OwnedFunction<erased_value()>;
-// A batch loader, owned by the refresh of a batch's stale keys: keys in, one
-// value per key out (null: not found).
+// A loader owned by a background refresh: keys in, one value per key out
+// (null: not found). A single key's loader is wrapped as a batch of one.
 using OwnedBatchLoader = OwnedFunction<std::vector<erased_value>(const std::vector<std::string>&)>;
 
 }  // namespace multicache::detail

@@ -1,5 +1,5 @@
-// cache_batch_refresh.cc — the background refresh of the stale keys one
-// get_or_load_many call found: run_refresh's steps for every key at once.
+// cache_refresh.cc — background refreshes: of the stale key a get_or_load
+// found (a batch of one), or of the stale keys one get_or_load_many found.
 //
 // Each key is skipped (its claim released) when it was written since it was
 // found stale, or when a caller is loading it right now. For the rest, one
@@ -97,11 +97,19 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
       L2Value& v = read[j];
       const l1::FillToken& token = tokens[l.index];
       if (v.value && !l1_.is_current(token, l.hash)) {
-        // A write of the key began, and what was read may be its value
-        // (see run_refresh): no reload. Callers that joined get it.
+        // A write of the key began (set() outdates tokens before its Redis
+        // write) and what was just read may be its value, however stale its
+        // whole-second stale-after looks: a reload must not overwrite it.
+        // Callers that joined get it. (Nothing read: the reload goes on, as
+        // a load after a miss would; its L1 fill is refused by the token.)
         finish(l, std::move(v.value), nullptr);
         metrics::bump(counters_.refreshes_skipped);
-      } else if (v.value && !v.may_be_stale) {  // refreshed by another instance
+      } else if (v.value && !v.may_be_stale) {
+        // Another instance refreshed it: its value is fresh even by the
+        // earliest reading of its stale-after second (this instance's own
+        // value, whose exact stale time has passed, is not). Kept out of L1
+        // (a PTTL of 0), the old entry is still there, claimed: finish()
+        // releases it.
         fill_from_l2(keys[l.index], l.hash, v, ops, token);
         finish(l, v.value, nullptr);
         metrics::bump(counters_.refreshes_ok);
@@ -120,7 +128,8 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
       L2Value& was = read[to_load[k]];
       const l1::FillToken& token = tokens[l.index];
       if (k < loaded.size() && loaded[k]) {
-        // Compare-and-set against what was just read (see run_refresh).
+        // Compare-and-set against what was just read: a set() from another
+        // instance that lands meanwhile is never overwritten by this refresh.
         auto w = prepare_store(keys[l.index], l.hash, loaded[k], ops, ttl, token,
                                {.write_l2 = !was.failed,
                                 .overwrite = true,
@@ -142,6 +151,9 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
         after_store(writes[k], l.hash, tokens[l.index], each[k].status.ok, each[k].applied);
       }
     }
+    // Not cached (the codec threw, or the write lost), the old entry is still
+    // there, claimed: finish() releases it, so the next stale read may try
+    // again. (A new entry starts unclaimed; releasing it is a no-op.)
     for (std::size_t k = 0; k < to_load.size(); ++k) {
       // Not found: waiters load it themselves, as after a batch call's miss.
       finish(led[to_load[k]], k < loaded.size() ? loaded[k] : nullptr, nullptr);
