@@ -213,15 +213,15 @@ class Cache {
   Fetched fetch(std::string_view key, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                 const detail::LoaderRef& loader);
   detail::erased_value read(std::string_view key, const detail::TypeOps* ops);
-  // One value per key (null: not found); see get_or_load_many.
   // The stale entries a batch call found first (it holds their refresh
   // claims), each with its key's L1 fill generation when it was found.
   struct BatchStale {
     std::vector<std::string> keys;
     std::vector<std::uint64_t> generations;
   };
-  // stale: filled with the keys whose refresh the caller must queue
-  // (refresh_many) or give up (release_claims); left empty if it throws.
+  // One value per key (null: not found); see get_or_load_many. stale: filled
+  // with the keys whose refresh the caller must queue (refresh_many) or give
+  // up (release_claims); not to be used if it throws.
   std::vector<detail::erased_value> fetch_many(const std::vector<std::string>& keys,
                                                std::chrono::milliseconds ttl,
                                                const detail::TypeOps* ops,

@@ -169,36 +169,30 @@ class BatchLoaderRef {
   Result (*call_)(void*, const std::vector<std::string>&);
 };
 
-// An owning, move-only callable, for background refreshes: they run after
-// the call that queued them has returned.
-template <class Signature>
-class OwnedFunction;
-
-template <class R, class... Args>
-class OwnedFunction<R(Args...)> {
+// A loader owned by a background refresh, which runs after the call that
+// queued it has returned: keys in, one value per key out (null: not found).
+// A single key's loader is wrapped as a batch of one. Move-only.
+class OwnedBatchLoader {
  public:
-  OwnedFunction() = default;
+  using Result = std::vector<erased_value>;
+  OwnedBatchLoader() = default;
   template <class F>
-  explicit OwnedFunction(F f) : impl_(std::make_unique<Impl<F>>(std::move(f))) {}
+  explicit OwnedBatchLoader(F f) : impl_(std::make_unique<Impl<F>>(std::move(f))) {}
   explicit operator bool() const { return impl_ != nullptr; }
-  R operator()(Args... args) const { return impl_->call(std::forward<Args>(args)...); }
+  Result operator()(const std::vector<std::string>& keys) const { return impl_->call(keys); }
 
  private:
   struct Base {
     virtual ~Base() = default;
-    virtual R call(Args... args) = 0;
+    virtual Result call(const std::vector<std::string>& keys) = 0;
   };
   template <class F>
   struct Impl final : Base {
     explicit Impl(F f) : fn(std::move(f)) {}
-    R call(Args... args) override { return fn(std::forward<Args>(args)...); }
+    Result call(const std::vector<std::string>& keys) override { return fn(keys); }
     F fn;
   };
   std::unique_ptr<Base> impl_;
 };
-
-// A loader owned by a background refresh: keys in, one value per key out
-// (null: not found). A single key's loader is wrapped as a batch of one.
-using OwnedBatchLoader = OwnedFunction<std::vector<erased_value>(const std::vector<std::string>&)>;
 
 }  // namespace multicache::detail
