@@ -149,7 +149,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       }
       metrics::bump(m.counters_.loads);  // one loader call
       std::vector<l2::WriteRequest> writes;
-      std::vector<const Led*> written;  // whose each write is
+      std::vector<Impl::Fill> fills;  // whose each write is
       for (std::size_t k = 0; k < js.size(); ++k) {
         Led& l = led[js[k]];
         const Impl::L2Value& was = found[js[k]];
@@ -159,19 +159,14 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
                                    {.write_l2 = !was.failed, .overwrite = was.corrupt});
           if (w) {
             writes.push_back(std::move(*w));
-            written.push_back(&l);
+            fills.push_back({l.hash, l.token});
           }
           out[l.index] = v;
         } else {
           finish(l, nullptr, nullptr);  // not found; single-call waiters load it
         }
       }
-      if (m.has_redis()) {
-        m.store_->write_many(writes);
-        for (std::size_t k = 0; k < writes.size(); ++k) {
-          m.withdraw_if_overtaken(writes[k], written[k]->hash, written[k]->token);
-        }
-      }
+      m.store_prepared(writes, fills);
       for (std::size_t j : js) {
         if (!led[j].finished) finish(led[j], out[led[j].index], nullptr);
       }

@@ -136,10 +136,16 @@ class Cache::Impl {
   void store_loaded(std::string_view key, std::uint64_t hash, const detail::erased_value& value,
                     const detail::TypeOps* ops, std::chrono::milliseconds ttl,
                     const l1::FillToken& token, StoreMode mode);
-  // The second half of store_loaded, once prepare_store's write w was
-  // answered: written (Redis answered it), applied (its compare-and-set won).
-  void after_store(const l2::WriteRequest& w, std::uint64_t hash, const l1::FillToken& token,
-                   bool written, bool applied);
+  // The second half of store_loaded, for the writes prepare_store returned
+  // (one load's, or a batch's): sends them in one pipeline, awaited, then per
+  // write counts its invalidation, drops a reload whose compare-and-set lost
+  // from L1, or takes back a fill an invalidation overtook. fills[i]: the key
+  // hash and fill token of writes[i].
+  struct Fill {
+    std::uint64_t hash;
+    l1::FillToken token;
+  };
+  void store_prepared(const std::vector<l2::WriteRequest>& writes, const std::vector<Fill>& fills);
   // A refresh found its key gone from the database: drops the L1 copy unless
   // written since, and (write_l2) the Redis copy if Redis still holds the
   // bytes the refresh read, telling the other instances.

@@ -231,25 +231,30 @@ void Cache::Impl::store_loaded(std::string_view key, std::uint64_t hash,
                                StoreMode mode) {
   auto w = prepare_store(key, hash, value, ops, ttl, token, mode);
   if (!w) return;
+  store_prepared({std::move(*w)}, {{hash, token}});
+}
+
+void Cache::Impl::store_prepared(const std::vector<l2::WriteRequest>& writes,
+                                 const std::vector<Fill>& fills) {
+  if (writes.empty()) return;
   // Awaited, so once the caller has its value, Redis has it too: a remove()
   // anywhere after that (another instance's, after this caller told it)
   // cannot be overtaken by this write.
-  bool applied = false;
-  const bool written = store_->write(*w, &applied).ok;
-  after_store(*w, hash, token, written, applied);
-}
-
-void Cache::Impl::after_store(const l2::WriteRequest& w, std::uint64_t hash,
-                              const l1::FillToken& token, bool written, bool applied) {
-  if (written && applied && w.message) metrics::bump(counters_.invalidations_sent);
-  if (written && !applied && w.if_equals) {
-    // A refresh's compare-and-set lost: Redis holds a newer write than the
-    // value read, so this reload must not stand in L1 either (the writer's
-    // invalidation would drop it too, unless it is late or lost).
-    l1_.drop(w.key, hash);
-    return;
+  std::vector<l2::RedisStore::WriteOutcome> each;
+  store_->write_many(writes, &each);
+  for (std::size_t k = 0; k < writes.size(); ++k) {
+    const l2::WriteRequest& w = writes[k];
+    const bool written = each[k].status.ok;
+    if (written && each[k].applied && w.message) metrics::bump(counters_.invalidations_sent);
+    if (written && !each[k].applied && w.if_equals) {
+      // A refresh's compare-and-set lost: Redis holds a newer write than the
+      // value read, so this reload must not stand in L1 either (the writer's
+      // invalidation would drop it too, unless it is late or lost).
+      l1_.drop(w.key, fills[k].hash);
+      continue;
+    }
+    withdraw_if_overtaken(w, fills[k].hash, fills[k].token);
   }
-  withdraw_if_overtaken(w, hash, token);
 }
 
 void Cache::Impl::forget_refreshed(std::string_view key, std::uint64_t hash,

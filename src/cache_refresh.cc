@@ -122,7 +122,7 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
     std::vector<detail::erased_value> loaded = timed_load([&] { return loader(missing); });
     metrics::bump(counters_.loads);  // one loader call
     std::vector<l2::WriteRequest> writes;
-    std::vector<std::size_t> written;  // the position in `led` of each write
+    std::vector<Fill> fills;  // whose each write is
     for (std::size_t k = 0; k < to_load.size(); ++k) {
       const Led& l = led[to_load[k]];
       L2Value& was = read[to_load[k]];
@@ -137,20 +137,13 @@ void Cache::Impl::run_batch_refresh(const std::vector<std::string>& keys,
                                 .if_equals = std::move(was.raw)});
         if (w) {
           writes.push_back(std::move(*w));
-          written.push_back(to_load[k]);
+          fills.push_back({l.hash, token});
         }
       } else {
         forget_refreshed(keys[l.index], l.hash, token, was.raw, !was.failed);
       }
     }
-    if (!writes.empty()) {
-      std::vector<l2::RedisStore::WriteOutcome> each;
-      store_->write_many(writes, &each);
-      for (std::size_t k = 0; k < writes.size(); ++k) {
-        const Led& l = led[written[k]];
-        after_store(writes[k], l.hash, tokens[l.index], each[k].status.ok, each[k].applied);
-      }
-    }
+    store_prepared(writes, fills);
     // Not cached (the codec threw, or the write lost), the old entry is still
     // there, claimed: finish() releases it, so the next stale read may try
     // again. (A new entry starts unclaimed; releasing it is a no-op.)

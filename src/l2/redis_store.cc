@@ -241,13 +241,6 @@ void RedisStore::append_write(const WriteRequest& w, std::vector<std::string>* c
   if (w.message) cmds->push_back(format_command({"PUBLISH", channel_, *w.message}));
 }
 
-Status RedisStore::write(const WriteRequest& w, bool* applied) const {
-  std::vector<WriteOutcome> each;
-  Status st = write_many({&w, 1}, &each);
-  if (applied != nullptr) *applied = each[0].status.ok && each[0].applied;
-  return st;
-}
-
 Status RedisStore::write_many(std::span<const WriteRequest> writes,
                               std::vector<WriteOutcome>* each) const {
   if (each != nullptr) each->assign(writes.size(), WriteOutcome{});

@@ -70,12 +70,11 @@ class RedisStore {
   // read() of many keys in one round trip; one result per key, in order.
   std::vector<ReadResult> read_many(const std::vector<std::string_view>& keys,
                                     bool with_negative) const;
-  // applied (optional): false when a compare-and-set (if_equals) lost and
-  // wrote nothing; true otherwise.
-  Status write(const WriteRequest& w, bool* applied = nullptr) const;
+  // One write, in one round trip.
+  Status write(const WriteRequest& w) const { return write_many({&w, 1}); }
   // One write's part of write_many: its own status (a cluster node down or
-  // an error reply fails only the writes it answered), and applied as
-  // write() sets it.
+  // an error reply fails only the writes it answered), and applied: false
+  // when its compare-and-set (if_equals) lost and wrote nothing.
   struct WriteOutcome {
     Status status;
     bool applied = false;
