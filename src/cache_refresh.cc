@@ -8,7 +8,8 @@
 // and what it found goes back in one pipeline of compare-and-set writes, so a
 // value someone else wrote meanwhile is never replaced. A key the loader
 // leaves out is gone from the database: dropped from L1, and from Redis if
-// Redis still holds the bytes read. Every led flight is finished and every
+// Redis still holds the bytes read (for T = std::optional<U> it arrives here
+// as the empty optional, and is stored as "not found" instead). Every led flight is finished and every
 // claim released on every path, exceptions included.
 #include "cache_impl.h"
 

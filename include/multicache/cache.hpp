@@ -137,7 +137,11 @@ class Cache {
   // to Redis in one pipeline. batch_loader takes const
   // std::vector<std::string>& and returns a map from key to T
   // (std::unordered_map<std::string, T> or std::map) of the keys it found;
-  // keys it leaves out are absent from the result and not cached.
+  // keys it leaves out are absent from the result and not cached. With
+  // T = std::optional<U> (negative caching), every key is in the result: one
+  // it leaves out, or maps to std::nullopt, is "not found", cached for
+  // Options::negative_ttl as a single call's empty optional is (in L1 and as
+  // the Redis marker other instances, single calls and lock waiters read).
   // Single-flight per key holds across batch and single calls. Stale entries
   // (in L1, or read from Redis) are returned at once, and the call queues ONE
   // background refresh of all of them: one batch_loader call for the stale
@@ -146,7 +150,8 @@ class Cache {
   // then one pipeline of compare-and-set writes, as a single key's refresh
   // does. A key that refresh's batch_loader leaves out is dropped from L1,
   // and from Redis if Redis still holds the value it read, telling the other
-  // instances: so leave out only keys that no longer exist, and throw when
+  // instances (with T = std::optional<U>, it becomes "not found" there
+  // instead): so leave out only keys that no longer exist, and throw when
   // some could not be read. batch_loader's exception reaches the caller,
   // unless stale_if_error has an expired value for every key it was called
   // for (then the call returns those), and every caller waiting on one of its
@@ -253,14 +258,20 @@ class Cache {
               return std::vector<detail::erased_value>{std::make_shared<const T>(std::invoke(l))};
             }));
   }
-  // The batch loader's map (key -> T) as one value per key (null: left out).
+  // The batch loader's map (key -> T) as one value per key. A key left out is
+  // null (not found, not cached), or for T = std::optional<U> the empty
+  // optional (not found, cached as such, as a single call's loader returning it).
   template <class T, class Found>
   static std::vector<detail::erased_value> found_values(Found found,
                                                         const std::vector<std::string>& keys) {
     std::vector<detail::erased_value> values(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
       auto it = found.find(keys[i]);
-      if (it != found.end()) values[i] = std::make_shared<const T>(std::move(it->second));
+      if (it != found.end()) {
+        values[i] = std::make_shared<const T>(std::move(it->second));
+      } else if constexpr (detail::is_optional_v<T>) {
+        values[i] = std::make_shared<const T>();
+      }
     }
     return values;
   }
