@@ -17,15 +17,17 @@
 
 namespace multicache {
 
-std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::string>& keys,
-                                                    std::chrono::milliseconds ttl,
-                                                    const detail::TypeOps* ops,
-                                                    const detail::BatchLoaderRef& loader,
-                                                    BatchStale* stale) {
+std::vector<detail::erased_value> Cache::fetch_many(
+    const std::vector<std::string>& keys, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
+    const detail::BatchLoaderRef& loader, BatchStale* stale, std::vector<read_source>* from) {
   for (const auto& key : keys) check_key(key);
   Impl& m = *impl_;
   const std::size_t n = keys.size();
   std::vector<detail::erased_value> out(n);
+  if (from != nullptr) from->assign(n, read_source::loader);
+  auto note = [from](std::size_t i, read_source s) {
+    if (from != nullptr) (*from)[i] = s;
+  };
   struct Led {
     std::size_t index;
     std::shared_ptr<load::SingleFlight::Call> call;
@@ -67,6 +69,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
           },
           key);
       if (r != l1::lookup_result::miss) {
+        note(i, read_source::l1);
         if (r == l1::lookup_result::stale) {
           claims.held.emplace_back(i, m.l1_.fill_token(l1::L1Cache::hash(key)).generation);
         }
@@ -75,6 +78,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       auto joined = m.flights_.join(key, ops);
       if (!joined.leader) {
         metrics::bump(m.counters_.shared_loads);
+        note(i, read_source::joined);
         waiting.emplace_back(i, std::move(joined.call));
         continue;
       }
@@ -84,6 +88,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       // L1 (with Redis down or absent, the only copy): take its value.
       const auto again = m.l1_.find_shared(key, hash, ops, m.now_ns(), &out[i]);
       if (again != l1::lookup_result::miss) {
+        note(i, read_source::l1);
         if (again == l1::lookup_result::stale)
           claims.held.emplace_back(i, led.back().token.generation);
         finish(led.back(), out[i], nullptr);
@@ -96,9 +101,11 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     for (const auto& l : led) to_read.push_back(keys[l.index]);
     std::vector<Impl::L2Value> found = m.l2_read_many(to_read, ops);
 
-    // A value read from Redis answers its key (and, if stale, is refreshed).
-    auto take = [&](std::size_t j) {
+    // A value read from Redis answers its key (and, if stale, is refreshed):
+    // at once (redis), or after another instance's lock on it (joined).
+    auto take = [&](std::size_t j, read_source s) {
       Led& l = led[j];
+      note(l.index, s);
       m.fill_from_l2(keys[l.index], l.hash, found[j], ops, l.token, /*will_refresh=*/true);
       if (found[j].stale) claims.held.emplace_back(l.index, l.token.generation);
       out[l.index] = found[j].value;
@@ -107,7 +114,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     std::vector<std::size_t> to_load;  // positions in `led`
     for (std::size_t j = 0; j < led.size(); ++j) {
       if (found[j].value) {
-        take(j);
+        take(j, read_source::redis);
       } else {
         to_load.push_back(j);
       }
@@ -125,6 +132,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
       metrics::bump(m.counters_.load_errors);
       for (std::size_t k = 0; k < js.size(); ++k) {
         Led& l = led[js[k]];
+        note(l.index, read_source::stale_on_error);
         out[l.index] = stale[k];
         finish(l, std::move(stale[k]), nullptr);
         metrics::bump(m.counters_.stale_served_on_error);
@@ -189,7 +197,7 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
                            .found =
                                [&](std::size_t p, Impl::L2Value v) {
                                  found[to_load[p]] = std::move(v);
-                                 take(to_load[p]);
+                                 take(to_load[p], read_source::joined);
                                },
                            .failed = [&](std::size_t p) { found[to_load[p]].failed = true; }});
     } else if (!to_load.empty()) {
@@ -202,10 +210,16 @@ std::vector<detail::erased_value> Cache::fetch_many(const std::vector<std::strin
     }
     throw;
   }
-  for (auto& [i, call] : waiting) out[i] = m.wait_for_leader(keys[i], ops, call);
+  for (auto& [i, call] : waiting) {
+    bool stale_served = false;
+    out[i] = m.wait_for_leader(keys[i], ops, call, &stale_served);
+    if (stale_served) note(i, read_source::stale_on_error);
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t first = first_index.at(keys[i]);
-    if (first != i) out[i] = out[first];
+    if (first == i) continue;
+    out[i] = out[first];
+    if (from != nullptr) (*from)[i] = (*from)[first];
   }
   stale->keys.reserve(claims.held.size());
   stale->generations.reserve(claims.held.size());

@@ -157,15 +157,22 @@ class Cache {
   // for (then the call returns those), and every caller waiting on one of its
   // keys unless stale_if_error has an expired value for that key; a key this
   // call waits for while another call or a refresh loads it is answered
-  // likewise.
+  // likewise. from, when not null, is resized to keys.size() and (*from)[i]
+  // set to where keys[i]'s value came from (read_source; loader also for a
+  // key the loader was asked for and left out; joined also for a key another
+  // instance loaded while this call waited on its distributed lock). After an
+  // exception its contents are unspecified.
   template <cacheable T, class BatchLoader>
   std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,
                                                       std::chrono::milliseconds ttl,
-                                                      BatchLoader&& batch_loader);
+                                                      BatchLoader&& batch_loader,
+                                                      std::vector<read_source>* from = nullptr);
 
   // L1 → Redis, no loader. nullopt when absent (or unreadable) in both.
+  // from, when not null and a value is returned, is set to read_source::l1 or
+  // read_source::redis (left alone on nullopt).
   template <cacheable T>
-  std::optional<T> get(std::string_view key);
+  std::optional<T> get(std::string_view key, read_source* from = nullptr);
 
   // Writes Redis (SET PXAT, clearing a "not found" marker) and then L1, and tells other
   // instances to drop their copy; L1 keeps it only if no invalidation arrived meanwhile.
@@ -231,7 +238,7 @@ class Cache {
                                                std::chrono::milliseconds ttl,
                                                const detail::TypeOps* ops,
                                                const detail::BatchLoaderRef& loader,
-                                               BatchStale* stale);
+                                               BatchStale* stale, std::vector<read_source>* from);
   // Queues one background refresh of the keys (cache_refresh.cc).
   void refresh_many(BatchStale stale, std::chrono::milliseconds ttl, const detail::TypeOps* ops,
                     detail::OwnedBatchLoader loader);
@@ -399,14 +406,15 @@ std::invoke_result_t<Reader&, const T&> Cache::visit_or_load(std::string_view ke
 template <cacheable T, class BatchLoader>
 std::unordered_map<std::string, T> Cache::get_or_load_many(const std::vector<std::string>& keys,
                                                            std::chrono::milliseconds ttl,
-                                                           BatchLoader&& batch_loader) {
+                                                           BatchLoader&& batch_loader,
+                                                           std::vector<read_source>* from) {
   check_ttl(ttl);
   auto call = [&batch_loader](const std::vector<std::string>& missing) {
     return found_values<T>(std::invoke(batch_loader, missing), missing);
   };
   BatchStale stale;
   const std::vector<detail::erased_value> values =
-      fetch_many(keys, ttl, &detail::type_ops_for<T>, detail::BatchLoaderRef(call), &stale);
+      fetch_many(keys, ttl, &detail::type_ops_for<T>, detail::BatchLoaderRef(call), &stale, from);
   if (!stale.keys.empty()) {
     refresh_many_with<T>(std::move(stale), ttl, std::forward<BatchLoader>(batch_loader));
   }
@@ -418,12 +426,16 @@ std::unordered_map<std::string, T> Cache::get_or_load_many(const std::vector<std
 }
 
 template <cacheable T>
-std::optional<T> Cache::get(std::string_view key) {
+std::optional<T> Cache::get(std::string_view key, read_source* from) {
   const detail::TypeOps* ops = &detail::type_ops_for<T>;
   std::optional<T> out;
-  if (lookup(key, ops, &out, /*claim_refresh=*/false) != l1_status::miss) return out;
+  if (lookup(key, ops, &out, /*claim_refresh=*/false) != l1_status::miss) {
+    set_source(from, read_source::l1);
+    return out;
+  }
   detail::erased_value v = read(key, ops);
   if (!v) return std::nullopt;
+  set_source(from, read_source::redis);
   return *static_cast<const T*>(v.get());
 }
 
