@@ -169,6 +169,7 @@ Cache::Impl::Deadlines Cache::Impl::deadlines_for(std::chrono::milliseconds ttl)
   Deadlines d;
   d.now_ns = now_ns();
   d.expires_at_ns = d.now_ns + life_ns;
+  d.value_expires_at_ns = d.now_ns + ttl_ns;
   d.stale_at_ns = d.now_ns + std::min(stale_ns, life_ns);
   const std::int64_t wall = wall_ns();
   d.stale_after_s = static_cast<std::uint64_t>((wall + stale_ns) / 1'000'000'000);
@@ -185,6 +186,7 @@ l1::InsertRequest Cache::Impl::insert_request(std::string_view key,
   req.value = value;
   req.ops = ops;
   req.expires_at_ns = d.expires_at_ns;
+  req.value_expires_at_ns = d.value_expires_at_ns;
   req.stale_at_ns = d.stale_at_ns;
   req.value_bytes = ops->size_of(value.get(), payload_bytes);
   return req;

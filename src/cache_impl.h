@@ -52,7 +52,8 @@ class Cache::Impl {
   // what stale-after second goes into its Redis header.
   struct Deadlines {
     std::int64_t now_ns;
-    std::int64_t expires_at_ns;
+    std::int64_t expires_at_ns;        // in L1 (l1_ttl may cut it short)
+    std::int64_t value_expires_at_ns;  // the value's (its ttl)
     std::int64_t stale_at_ns;
     std::uint64_t stale_after_s;
     std::int64_t expires_at_unix_ms;  // the Redis deadline (SET PXAT)

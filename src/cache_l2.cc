@@ -138,7 +138,9 @@ void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L
                                bool will_refresh) {
   const std::int64_t now = now_ns();
   // No PTTL (a key without expiry): as long as the longest ttl we accept.
-  std::int64_t life_ns = util::ms_to_ns(v.remaining_ms ? *v.remaining_ms : util::k_max_duration_ms);
+  const std::int64_t value_life_ns =
+      util::ms_to_ns(v.remaining_ms ? *v.remaining_ms : util::k_max_duration_ms);
+  std::int64_t life_ns = value_life_ns;
   if (opts_.l1_ttl.count() > 0) life_ns = std::min(life_ns, util::ms_to_ns(opts_.l1_ttl.count()));
   if (life_ns <= 0) return;
   const std::int64_t stale_in =
@@ -151,6 +153,7 @@ void Cache::Impl::fill_from_l2(std::string_view key, std::uint64_t hash, const L
   // Redis's PTTL counted from its answer, which came after the read was sent.
   const std::int64_t from = v.sent_at_ns != 0 ? std::min(now, v.sent_at_ns) : now;
   req.expires_at_ns = from + life_ns;
+  req.value_expires_at_ns = from + value_life_ns;
   req.stale_at_ns = std::min(now + std::min(stale_in, life_ns), req.expires_at_ns);
   req.value_bytes = ops->size_of(v.value.get(), v.payload_bytes);
   req.refresh_claimed = v.stale && will_refresh;

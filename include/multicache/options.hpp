@@ -121,8 +121,10 @@ struct Options {
   std::chrono::milliseconds l1_ttl{0};
 
   // Stale-if-error: when a load fails (the loader throws and Redis has no
-  // usable value), an L1 value that expired less than this long ago is
-  // returned instead of the exception. 0 = off. Default 0.
+  // usable value), an L1 copy whose value expired less than this long ago is
+  // returned instead of the exception. The grace counts from the value's
+  // ttl (or the PTTL it was read with), not from the end of its L1 life
+  // that l1_ttl may set earlier. 0 = off. Default 0.
   std::chrono::milliseconds stale_if_error{0};
 
   // Negative caching: when a loader returns an empty std::optional (the

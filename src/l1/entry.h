@@ -49,9 +49,13 @@ struct Entry {
   // Policy ring links (shard's exclusive lock).
   Entry* prev = nullptr;
   Entry* next = nullptr;
+  // Monotonic; when the value itself expires (its ttl, or the PTTL it was
+  // read with), >= expires_at_ns, which Options::l1_ttl may cut short.
+  // Stale-if-error's grace counts from it. Not read by hits.
+  std::int64_t value_expires_at_ns = 0;
 
   // Entries start on a cache line: a hit reads the first line and the key,
-  // two lines for keys of up to 32 bytes.
+  // two lines for keys of up to 24 bytes.
   static constexpr std::size_t k_align = 64;
 
   std::string_view key() const {
@@ -99,8 +103,8 @@ struct Entry {
   }
 };
 
-static_assert(sizeof(void*) != 8 || sizeof(Entry) == 96,
-              "the layout comments above (first line, key from byte 96) assume 96 bytes");
+static_assert(sizeof(void*) != 8 || sizeof(Entry) == 104,
+              "the layout comments above (first line, key from byte 104) assume 104 bytes");
 
 // Memory an entry of this key takes from the heap, charged against the byte
 // bound together with its value's bytes: the allocation of the entry and its

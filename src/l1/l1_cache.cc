@@ -209,7 +209,7 @@ bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
   util::ReaderLock lock(s.mu);
   const Entry* e = s.index.find(key, hash);
   if (e == nullptr || e->ops != ops) return false;
-  if (e->expires_at_ns + grace_ns <= now_ns) return false;
+  if (e->value_expires_at_ns + grace_ns <= now_ns) return false;
   *out = e->value;
   return true;
 }
@@ -260,6 +260,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   fresh->ops = req.ops;
   fresh->set_value(req.value);
   fresh->expires_at_ns = req.expires_at_ns;
+  fresh->value_expires_at_ns = std::max(req.expires_at_ns, req.value_expires_at_ns);
   fresh->stale_at_ns = req.stale_at_ns;
   fresh->charge = charge;
   fresh->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);

@@ -74,6 +74,9 @@ struct InsertRequest {
   const detail::TypeOps* ops = nullptr;
   std::int64_t expires_at_ns = 0;
   std::int64_t stale_at_ns = 0;
+  // When the value itself expires, if later than expires_at_ns (l1_ttl cut
+  // its L1 life short); else 0. Stale-if-error's grace counts from it.
+  std::int64_t value_expires_at_ns = 0;
   std::size_t value_bytes = 0;   // memory the value occupies
   bool refresh_claimed = false;  // a refresh of this value is already scheduled
 };
@@ -107,8 +110,9 @@ class L1Cache {
   lookup_result find_visit(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                            const ReadTime& now, const detail::VisitorRef& visit);
 
-  // An entry of this type that expired less than grace_ns ago (or has not
-  // expired): for stale-if-error. Does not touch reference bits or claims.
+  // An entry of this type whose value expired less than grace_ns ago, or has
+  // not expired (though l1_ttl ended its L1 life): for stale-if-error. Does
+  // not touch reference bits or claims.
   bool find_expired_within(std::string_view key, std::uint64_t hash, const detail::TypeOps* ops,
                            std::int64_t now_ns, std::int64_t grace_ns, detail::erased_value* out);
 

@@ -305,6 +305,27 @@ TEST_F(CoreTest, ALoaderCycleIsNotHiddenByStaleIfError) {
   EXPECT_EQ(cache.stats().stale_served_on_error, 0u);
 }
 
+// An instance that read a value from Redis keeps its PTTL as the value's
+// expiry: with l1_ttl shorter, stale_if_error's grace counts from the PTTL.
+TEST_F(CoreTest, StaleIfErrorCountsFromTheRedisTtlNotFromL1Ttl) {
+  Options o = options();
+  o.l1_ttl = 200ms;
+  o.stale_if_error = 500ms;
+  Cache writer(options());
+  Cache reader(o);
+  writer.set<std::string>("k", "v", 2s);
+  const auto read_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(reader.get<std::string>("k"), "v");
+  RedisCli cli(server_);
+  cli.cmd({"DEL", prefix_ + "k"});  // gone from Redis, no invalidation
+  auto fails = []() -> std::string { throw std::runtime_error("db down"); };
+  std::this_thread::sleep_until(read_at + 1s);  // past l1_ttl + grace, within the ttl
+  EXPECT_EQ(reader.get_or_load<std::string>("k", 2s, fails), "v");
+  std::this_thread::sleep_until(read_at + 2600ms);  // past the ttl + grace
+  EXPECT_THROW(reader.get_or_load<std::string>("k", 2s, fails), std::runtime_error);
+  EXPECT_EQ(reader.stats().stale_served_on_error, 1u);
+}
+
 // A read that lands in a value's last millisecond in Redis gets PTTL 0. That
 // value is served but kept out of L1 (taken for "no expiry", it stayed in L1
 // for good: get() kept returning it long after Redis dropped it).

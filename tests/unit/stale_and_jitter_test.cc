@@ -26,6 +26,21 @@ TEST(StaleIfError, AnExpiredValueIsServedWithinTheGraceWhenTheLoaderFails) {
   EXPECT_THROW(cache.get_or_load<std::string>("k", 1s, failing), std::runtime_error);
 }
 
+// l1_ttl ends an entry's L1 life before its ttl; the grace counts from the
+// ttl, so a value that has not expired yet is served when its reload fails.
+TEST(StaleIfError, TheGraceCountsFromTheValuesTtlNotFromL1Ttl) {
+  auto clock = std::make_shared<ManualClock>();
+  Cache cache({.l1_ttl = 1s, .stale_if_error = 10s, .clock = clock});
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, [] { return std::string("v1"); }), "v1");
+  clock->advance(20s);  // out of L1 (1 s), 40 s left of the ttl
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, failing), "v1");
+  clock->advance(45s);  // 5 s past the ttl
+  EXPECT_EQ(cache.get_or_load<std::string>("k", 60s, failing), "v1");
+  clock->advance(6s);  // 11 s past the ttl
+  EXPECT_THROW(cache.get_or_load<std::string>("k", 60s, failing), std::runtime_error);
+  EXPECT_EQ(cache.stats().stale_served_on_error, 2u);
+}
+
 TEST(StaleIfError, OffByDefault) {
   auto clock = std::make_shared<ManualClock>();
   Cache cache({.clock = clock});
