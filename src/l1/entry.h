@@ -45,19 +45,26 @@ struct Entry {
   // Set only by set_value(), which keeps bytes in step; its pointer is still
   // in the first line.
   detail::erased_value value;
-  std::size_t charge = 0;  // bytes counted against the byte bound
+  // Bytes counted against the byte bound; the shard refuses an entry of more
+  // than 4 GiB (Redis holds no value of over 512 MB either).
+  std::uint32_t charge = 0;
+  // How long the value itself (its ttl, or the PTTL it was read with)
+  // outlives expires_at_ns, which Options::l1_ttl may cut short: in whole
+  // milliseconds rounded down, at most ~49 days. Stale-if-error's grace counts
+  // from value_expires_at_ns(). Set before the entry is indexed, then
+  // read-only; not read by hits.
+  std::uint32_t value_outlives_ms = 0;
   // Policy ring links (shard's exclusive lock).
   Entry* prev = nullptr;
   Entry* next = nullptr;
-  // Monotonic; when the value itself expires (its ttl, or the PTTL it was
-  // read with), >= expires_at_ns, which Options::l1_ttl may cut short.
-  // Stale-if-error's grace counts from it. Not read by hits.
-  std::int64_t value_expires_at_ns = 0;
 
   // Entries start on a cache line: a hit reads the first line and the key,
-  // two lines for keys of up to 24 bytes.
+  // two lines for keys of up to 32 bytes.
   static constexpr std::size_t k_align = 64;
 
+  std::int64_t value_expires_at_ns() const {
+    return expires_at_ns + static_cast<std::int64_t>(value_outlives_ms) * 1'000'000;
+  }
   std::string_view key() const {
     return {reinterpret_cast<const char*>(this) + sizeof(Entry), key_size};
   }
@@ -103,8 +110,8 @@ struct Entry {
   }
 };
 
-static_assert(sizeof(void*) != 8 || sizeof(Entry) == 104,
-              "the layout comments above (first line, key from byte 104) assume 104 bytes");
+static_assert(sizeof(void*) != 8 || sizeof(Entry) == 96,
+              "the layout comments above (first line, key from byte 96) assume 96 bytes");
 
 // Memory an entry of this key takes from the heap, charged against the byte
 // bound together with its value's bytes: the allocation of the entry and its

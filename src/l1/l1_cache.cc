@@ -209,7 +209,7 @@ bool L1Cache::find_expired_within(std::string_view key, std::uint64_t hash,
   util::ReaderLock lock(s.mu);
   const Entry* e = s.index.find(key, hash);
   if (e == nullptr || e->ops != ops) return false;
-  if (e->value_expires_at_ns + grace_ns <= now_ns) return false;
+  if (e->value_expires_at_ns() + grace_ns <= now_ns) return false;
   *out = e->value;
   return true;
 }
@@ -232,7 +232,7 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
                                    const FillToken* token, std::int64_t now_ns,
                                    bool bump_generation) {
   const std::size_t charge = entry_charge(req.key.size()) + req.value_bytes;
-  if (charge > max_bytes_ || req.key.size() > UINT32_MAX) {
+  if (charge > max_bytes_ || charge > UINT32_MAX || req.key.size() > UINT32_MAX) {
     counters_->rejected_too_large.fetch_add(1, std::memory_order_relaxed);
     // An older, smaller value must not survive the newer one; and a write
     // (bump_generation) still outdates every fill that started before it.
@@ -260,9 +260,12 @@ insert_result L1Cache::insert_impl(const InsertRequest& req, std::uint64_t hash,
   fresh->ops = req.ops;
   fresh->set_value(req.value);
   fresh->expires_at_ns = req.expires_at_ns;
-  fresh->value_expires_at_ns = std::max(req.expires_at_ns, req.value_expires_at_ns);
+  if (req.value_expires_at_ns > req.expires_at_ns) {
+    fresh->value_outlives_ms = static_cast<std::uint32_t>(std::min<std::int64_t>(
+        (req.value_expires_at_ns - req.expires_at_ns) / 1'000'000, UINT32_MAX));
+  }
   fresh->stale_at_ns = req.stale_at_ns;
-  fresh->charge = charge;
+  fresh->charge = static_cast<std::uint32_t>(charge);
   fresh->refresh_claimed.store(req.refresh_claimed, std::memory_order_relaxed);
   {
     Retired retired;  // the replaced entry and the victims, after the lock

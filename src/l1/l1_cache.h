@@ -74,8 +74,9 @@ struct InsertRequest {
   const detail::TypeOps* ops = nullptr;
   std::int64_t expires_at_ns = 0;
   std::int64_t stale_at_ns = 0;
-  // When the value itself expires, if later than expires_at_ns (l1_ttl cut
-  // its L1 life short); else 0. Stale-if-error's grace counts from it.
+  // When the value itself expires (its ttl, or the PTTL it was read with),
+  // later than expires_at_ns if l1_ttl cut its L1 life short; a value below
+  // expires_at_ns counts as expires_at_ns. Stale-if-error's grace counts from it.
   std::int64_t value_expires_at_ns = 0;
   std::size_t value_bytes = 0;   // memory the value occupies
   bool refresh_claimed = false;  // a refresh of this value is already scheduled

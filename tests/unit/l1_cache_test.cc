@@ -225,6 +225,48 @@ TEST(L1Cache, TooLargeIsRejectedAndDropsTheOlderCopy) {
   EXPECT_EQ(counters.rejected_too_large.load(), 1u);
 }
 
+// An entry's charge is kept in 32 bits: one of over 4 GiB is refused
+// whatever the byte bound (here 1 TiB; the charge is only counted).
+TEST(L1Cache, AnEntryOfOver4GiBIsTooLargeWhateverTheBound) {
+  l1::L1Counters counters;
+  l1::L1Cache c(100, std::size_t{1} << 40, &counters);
+  const auto h = l1::L1Cache::hash("k");
+  EXPECT_EQ(c.insert_unconditionally(request("k", "v", 100, std::size_t{5} << 30), h, 0),
+            l1::insert_result::too_large);
+  EXPECT_EQ(c.insert_unconditionally(request("k", "v", 100, std::size_t{3} << 30), h, 0),
+            l1::insert_result::inserted);
+  EXPECT_EQ(find(c, "k", 0), "v");
+}
+
+// Stale-if-error's grace counts from the value's own expiry, kept in whole
+// milliseconds beyond the L1 deadline and capped at UINT32_MAX of them.
+TEST(L1Cache, AnExpiredCopyIsFoundWithinTheGraceOfItsValuesExpiry) {
+  constexpr std::int64_t ms = 1'000'000;
+  constexpr std::int64_t day = 24 * 3600 * 1000 * ms;
+  l1::L1Counters counters;
+  l1::L1Cache c(100, 1 << 20, &counters);
+  auto found = [&](std::string_view key, std::int64_t now, std::int64_t grace) {
+    detail::erased_value v;
+    return c.find_expired_within(key, l1::L1Cache::hash(key), string_ops(), now, grace, &v);
+  };
+  l1::InsertRequest r = request("k", "v", 100 * ms);
+  r.value_expires_at_ns = 60'000 * ms;
+  c.insert_unconditionally(r, l1::L1Cache::hash("k"), 0);
+  EXPECT_TRUE(found("k", 30'000 * ms, 1 * ms));  // out of L1, the value not expired
+  EXPECT_TRUE(found("k", 60'999 * ms, 1'000 * ms));
+  EXPECT_FALSE(found("k", 61'000 * ms, 1'000 * ms));
+  // Without a later value expiry, the grace counts from the L1 deadline.
+  c.insert_unconditionally(request("plain", "v", 100 * ms), l1::L1Cache::hash("plain"), 0);
+  EXPECT_TRUE(found("plain", 1'099 * ms, 1'000 * ms));
+  EXPECT_FALSE(found("plain", 1'100 * ms, 1'000 * ms));
+  // 100 days beyond the L1 deadline is kept as UINT32_MAX ms (about 49.7 days).
+  l1::InsertRequest far = request("far", "v", 100 * ms);
+  far.value_expires_at_ns = 100 * ms + 100 * day;
+  c.insert_unconditionally(far, l1::L1Cache::hash("far"), 0);
+  EXPECT_TRUE(found("far", 49 * day, 1 * ms));
+  EXPECT_FALSE(found("far", 50 * day, 1 * ms));
+}
+
 TEST(L1OnlyCache, ExpiryFollowsTheInjectedClock) {
   auto clock = std::make_shared<ManualClock>();
   Cache cache({.clock = clock});
