@@ -55,8 +55,9 @@
 namespace multicache {
 
 // Where a read's value came from: the optional last argument of
-// get_or_load, get_or_load_shared and visit_or_load sets it (for tracing a
-// request, or latency per layer: tools/multicache-bench).
+// get_or_load, get_or_load_shared, visit_or_load and get sets it, and that of
+// get_or_load_many one per key (for tracing a request, or latency per layer:
+// tools/multicache-bench).
 enum class read_source {
   // This instance's L1; a stale entry too (its background refresh is queued
   // unless one already is, or the refresh queue is full).
@@ -72,7 +73,8 @@ enum class read_source {
   // served an expired copy (stale_if_error), that copy.
   joined,
   // This call's load (or the one it waited for) failed, and
-  // Options::stale_if_error served an expired copy from this L1.
+  // Options::stale_if_error served an expired copy from this L1 (or one
+  // Options::l1_ttl retired before its ttl ran out).
   stale_on_error,
 };
 
@@ -142,6 +144,8 @@ class Cache {
   // it leaves out, or maps to std::nullopt, is "not found", cached for
   // Options::negative_ttl as a single call's empty optional is (in L1 and as
   // the Redis marker other instances, single calls and lock waiters read).
+  // So leave out only keys that do not exist, and throw when some could not
+  // be read (a timed-out shard): a partial answer would be cached.
   // Single-flight per key holds across batch and single calls. Stale entries
   // (in L1, or read from Redis) are returned at once, and the call queues ONE
   // background refresh of all of them: one batch_loader call for the stale
@@ -151,16 +155,15 @@ class Cache {
   // does. A key that refresh's batch_loader leaves out is dropped from L1,
   // and from Redis if Redis still holds the value it read, telling the other
   // instances (with T = std::optional<U>, it becomes "not found" there
-  // instead): so leave out only keys that no longer exist, and throw when
-  // some could not be read. batch_loader's exception reaches the caller,
+  // instead). batch_loader's exception reaches the caller,
   // unless stale_if_error has an expired value for every key it was called
   // for (then the call returns those), and every caller waiting on one of its
   // keys unless stale_if_error has an expired value for that key; a key this
   // call waits for while another call or a refresh loads it is answered
   // likewise. from, when not null, is resized to keys.size() and (*from)[i]
-  // set to where keys[i]'s value came from (read_source; loader also for a
-  // key the loader was asked for and left out; joined also for a key another
-  // instance loaded while this call waited on its distributed lock). After an
+  // set to where keys[i]'s value came from (read_source; joined also for a
+  // key another instance loaded while this call waited on its distributed
+  // lock); for a key absent from the result it means nothing. After an
   // exception its contents are unspecified.
   template <cacheable T, class BatchLoader>
   std::unordered_map<std::string, T> get_or_load_many(const std::vector<std::string>& keys,

@@ -128,7 +128,8 @@ struct Options {
   std::chrono::milliseconds stale_if_error{0};
 
   // Negative caching: when a loader returns an empty std::optional (the
-  // caller used get_or_load<std::optional<T>>), "not found" is cached for
+  // caller used get_or_load<std::optional<T>>), or a get_or_load_many<
+  // std::optional<T>> batch loader leaves a key out, "not found" is cached for
   // min(ttl, negative_ttl), in L1 and as a marker under a separate Redis key
   // (Go instances never read it: to them the key is simply absent). 0: absence
   // is not cached. set() and remove() clear the marker. Default 10 s.

@@ -28,7 +28,7 @@ class BatchNegativeTest : public RedisTest {
 
 TEST_F(BatchNegativeTest, ALeftOutKeyIsReturnedAsNotFoundAndCachedForNegativeTtl) {
   Options o = options();
-  o.negative_ttl = 400ms;
+  o.negative_ttl = slack(1s);  // outlasts the calls below
   Cache a(o);
   Cache b(o);
   BatchRecorder rec([](const std::string& k, std::size_t) { return "v:" + k; });
@@ -42,7 +42,7 @@ TEST_F(BatchNegativeTest, ALeftOutKeyIsReturnedAsNotFoundAndCachedForNegativeTtl
   EXPECT_EQ(exists(marker_of("gone")), 1);
   const long long pttl = cli_.cmd({"PTTL", marker_of("gone")}).integer;
   EXPECT_GT(pttl, 0);
-  EXPECT_LE(pttl, 400);
+  EXPECT_LE(pttl, o.negative_ttl.count());
   EXPECT_EQ(exists(prefix_ + "gone"), 0);  // what a Go instance reads: nothing
 
   // Answered from L1 here, from the marker in the other instance, for a batch
@@ -54,7 +54,7 @@ TEST_F(BatchNegativeTest, ALeftOutKeyIsReturnedAsNotFoundAndCachedForNegativeTtl
   EXPECT_EQ(rec.calls(), (std::vector<Keys>{{"gone", "here"}}));
 
   // After negative_ttl the loader is asked again, for that key only.
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_for(o.negative_ttl + 100ms);
   EXPECT_EQ(a.get_or_load_many<Maybe>(keys, 60s, loader), got);
   EXPECT_EQ(rec.calls(), (std::vector<Keys>{{"gone", "here"}, {"gone"}}));
 }
@@ -144,30 +144,33 @@ TEST_F(BatchNegativeTest, LockedBatchesLoadEachMissingKeyOnceAcrossProcesses) {
 // BatchRefreshTest).
 TEST_F(BatchNegativeTest, ARefreshThatNoLongerFindsAKeyMarksItNotFound) {
   Options o = options();
-  o.early_refresh_ratio = 0.5;  // stale after half the ttl
+  o.early_refresh_ratio = 0.1;  // stale after a tenth of the ttl
   o.refresh_threads = 1;
   Cache cache(o);
   Cache other(o);
+  const auto ttl = slack(10s);
   BatchRecorder rec([](const std::string& k, std::size_t) { return "v:" + k; });
   const Keys keys{"stays", "goes"};
   ASSERT_EQ(
-      cache.get_or_load_many<Maybe>(keys, 2s, [&](const Keys& k) { return rec.load(k); }).size(),
+      cache.get_or_load_many<Maybe>(keys, ttl, [&](const Keys& k) { return rec.load(k); }).size(),
       2u);
-  EXPECT_EQ(other.get_or_load<Maybe>("goes", 2s, [] { return Maybe("loaded"); }), "v:goes");
-  std::this_thread::sleep_for(1200ms);  // stale, not expired
+  EXPECT_EQ(other.get_or_load<Maybe>("goes", ttl, [] { return Maybe("loaded"); }), "v:goes");
+  std::this_thread::sleep_for(ttl / 10 + 200ms);  // stale, far from expired
   auto leaves_out = [&](const Keys& k) { return rec.load(k, {"goes"}); };
+  const std::uint64_t told = other.stats().invalidations_received;
   // The stale values are answered at once; the refresh then loads both keys.
-  const auto got = cache.get_or_load_many<Maybe>(keys, 2s, leaves_out);
+  const auto got = cache.get_or_load_many<Maybe>(keys, ttl, leaves_out);
   EXPECT_EQ(got,
             (std::unordered_map<std::string, Maybe>{{"stays", "v:stays"}, {"goes", "v:goes"}}));
   ASSERT_TRUE(eventually([&] { return exists(marker_of("goes")) == 1; }));
   EXPECT_EQ(exists(prefix_ + "goes"), 0);
   EXPECT_EQ(rec.calls(), (std::vector<Keys>{{"goes", "stays"}, {"goes", "stays"}}));
-  // This instance, and the other one once told, answer "not found" unasked.
-  EXPECT_EQ(cache.get_or_load_many<Maybe>({"goes"}, 2s, leaves_out).at("goes"), std::nullopt);
-  ASSERT_TRUE(eventually([&] {
-    return other.get_or_load<Maybe>("goes", 2s, [] { return Maybe("loaded"); }) == std::nullopt;
-  }));
+  // This instance, and the other one once told (its copy has most of its ttl
+  // left), answer "not found" unasked.
+  EXPECT_EQ(cache.get_or_load_many<Maybe>({"goes"}, ttl, leaves_out).at("goes"), std::nullopt);
+  // The refresh's writes told it of both keys.
+  ASSERT_TRUE(eventually([&] { return other.stats().invalidations_received >= told + 2; }));
+  EXPECT_EQ(other.get_or_load<Maybe>("goes", ttl, [] { return Maybe("loaded"); }), std::nullopt);
   EXPECT_EQ(rec.calls().size(), 2u);
 }
 

@@ -314,6 +314,8 @@ TEST_F(CoreTest, StaleIfErrorCountsFromTheRedisTtlNotFromL1Ttl) {
   Cache writer(options());
   Cache reader(o);
   writer.set<std::string>("k", "v", 2s);
+  // Its invalidation must not drop the copy read below.
+  ASSERT_TRUE(eventually([&] { return reader.stats().invalidations_received >= 1; }));
   const auto read_at = std::chrono::steady_clock::now();
   ASSERT_EQ(reader.get<std::string>("k"), "v");
   RedisCli cli(server_);
