@@ -49,14 +49,11 @@ Cache::Impl::Impl(Options options)
       origin_(random_origin()),
       l1_(opts_.l1_max_items, opts_.l1_max_memory_mb << 20, &l1_counters_,
           opts_.l1_policy == eviction_policy::tinylfu ? l1::policy::tinylfu : l1::policy::clock),
-      breaker_(opts_.circuit_breaker, opts_.circuit_breaker_max_failures,
-               opts_.circuit_breaker_open_timeout, clock_,
-               [this](resilience::breaker_state from, resilience::breaker_state to) {
-                 metrics::bump(counters_.breaker_transitions);
-                 log(to == resilience::breaker_state::open ? log_level::warning : log_level::info,
-                     std::string("circuit breaker ") + resilience::to_string(from) + " -> " +
-                         resilience::to_string(to));
-               }),
+      // On a cluster each node has a breaker of its own (below), so one
+      // node's outage does not send every other node's keys to the loader.
+      breaker_(opts_.circuit_breaker && !is_cluster_url(opts_.redis_url),
+               opts_.circuit_breaker_max_failures, opts_.circuit_breaker_open_timeout, clock_,
+               breaker_transition_fn("")),
       executor_(opts_.refresh_threads, opts_.refresh_queue_size) {
   if (!opts_.metrics_listen.empty()) {
     const auto [host, port] = parse_listen_address(opts_.metrics_listen);
@@ -87,11 +84,19 @@ Cache::Impl::Impl(Options options)
       cs.endpoint = spec.nodes.front();
       sub.endpoint = cs.endpoint;
       client_ = std::make_unique<l2::RedisClient>(
-          l2::ClientSettings{cs, opts_.pool_size, /*direct_size=*/opts_.pool_size});
+          l2::ClientSettings{cs, opts_.pool_size, /*direct_size=*/opts_.pool_size, nullptr});
       break;
     case l2::ServerSpec::kind::cluster: {
-      auto c = std::make_unique<l2::ClusterClient>(
-          l2::ClusterSettings{spec.nodes, cs, opts_.pool_size, std::chrono::milliseconds(5000)});
+      l2::ClusterSettings settings{spec.nodes, cs, opts_.pool_size, std::chrono::milliseconds(5000),
+                                   nullptr};
+      if (opts_.circuit_breaker) {
+        settings.make_breaker = [this](const std::string& node) {
+          return std::make_shared<resilience::CircuitBreaker>(
+              true, opts_.circuit_breaker_max_failures, opts_.circuit_breaker_open_timeout, clock_,
+              breaker_transition_fn(" for node " + node));
+        };
+      }
+      auto c = std::make_unique<l2::ClusterClient>(std::move(settings));
       // One subscriber anywhere hears every PUBLISH in the cluster; it moves
       // to the next node when its node goes away or leaves the cluster.
       sub.resolve = [c = c.get()] { return c->next_node(); };
@@ -156,6 +161,20 @@ void Cache::Impl::close() {
   http_.reset();  // no scrape runs past close()
   if (subscriber_) subscriber_->shutdown();
   if (client_) client_->stop();
+}
+
+bool Cache::Impl::is_cluster_url(std::string_view url) {
+  return url.starts_with("redis-cluster://");
+}
+
+resilience::CircuitBreaker::TransitionFn Cache::Impl::breaker_transition_fn(std::string which) {
+  return [this, which = std::move(which)](resilience::breaker_state from,
+                                          resilience::breaker_state to) {
+    metrics::bump(counters_.breaker_transitions);
+    log(to == resilience::breaker_state::open ? log_level::warning : log_level::info,
+        "circuit breaker" + which + " " + resilience::to_string(from) + " -> " +
+            resilience::to_string(to));
+  };
 }
 
 Cache::Impl::Deadlines Cache::Impl::deadlines_for(std::chrono::milliseconds ttl) const {

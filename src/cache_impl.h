@@ -59,6 +59,11 @@ class Cache::Impl {
     std::int64_t expires_at_unix_ms;  // the Redis deadline (SET PXAT)
   };
   Deadlines deadlines_for(std::chrono::milliseconds ttl) const;
+  static bool is_cluster_url(std::string_view url);
+  // Counts and logs a breaker's transitions; which: "" or " for node host:port".
+  resilience::CircuitBreaker::TransitionFn breaker_transition_fn(std::string which);
+  // The breakers' worst state: this cache's, or on a cluster its nodes'.
+  resilience::breaker_state breaker_state() const;
   // ttl shortened by a random fraction below Options::ttl_jitter (at least 1 ms).
   std::chrono::milliseconds jittered(std::chrono::milliseconds ttl) const;
   // Stale-if-error: an expired L1 value within the grace period, or null.

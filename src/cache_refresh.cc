@@ -9,8 +9,9 @@
 // value someone else wrote meanwhile is never replaced. A key the loader
 // leaves out is gone from the database: dropped from L1, and from Redis if
 // Redis still holds the bytes read (for T = std::optional<U> it arrives here
-// as the empty optional, and is stored as "not found" instead). Every led flight is finished and every
-// claim released on every path, exceptions included.
+// as the empty optional, and is stored as "not found" instead). Every led
+// flight is finished and every claim released on every path, exceptions
+// included.
 #include "cache_impl.h"
 
 namespace multicache {

@@ -20,7 +20,8 @@ Stats Cache::Impl::snapshot() const {
   s.redis_errors = get(c.redis_errors);
   s.decode_errors = get(c.decode_errors);
   s.encode_errors = get(c.encode_errors);
-  s.breaker_rejections = get(c.breaker_rejections);
+  s.breaker_rejections =
+      get(c.breaker_rejections) + (m.client_ ? m.client_->breaker_rejections() : 0);
   s.redis_redirects = m.client_ ? m.client_->redirects() : 0;
   if (m.client_) {
     const l2::CommandClient::ReadRounds r = m.client_->read_rounds();
@@ -47,9 +48,15 @@ Stats Cache::Impl::snapshot() const {
   s.invalidations_malformed = get(c.invalidations_malformed);
   s.l1_clears = get(c.l1_clears);
   s.subscriber_reconnects = s.l1_clears > 0 ? s.l1_clears - 1 : 0;  // one clear per subscribe
-  s.breaker_open = m.breaker_.state() != resilience::breaker_state::closed;
+  s.breaker_open = m.breaker_state() != resilience::breaker_state::closed;
   s.breaker_transitions = get(c.breaker_transitions);
   return s;
+}
+
+resilience::breaker_state Cache::Impl::breaker_state() const {
+  const resilience::breaker_state own = breaker_.state();
+  if (own != resilience::breaker_state::closed || client_ == nullptr) return own;
+  return client_->breaker_state();
 }
 
 std::vector<MetricFamily> Cache::Impl::families() const {
@@ -60,7 +67,7 @@ std::vector<MetricFamily> Cache::Impl::families() const {
   ctx.l1_max_items = opts_.l1_max_items;
   ctx.l1_max_bytes = opts_.l1_max_memory_mb << 20;
   ctx.redis_spin_wait_s = std::chrono::duration<double>(spin_in_effect_).count();
-  switch (breaker_.state()) {
+  switch (breaker_state()) {
     case resilience::breaker_state::closed:
       ctx.breaker_state = 0;
       break;

@@ -88,7 +88,9 @@ struct Options {
   // writing. Reading always honours the stored flag. Default false.
   bool compression = false;
 
-  // Circuit breaker around every Redis call. Default false.
+  // Circuit breaker around every Redis call; on Redis Cluster one per
+  // primary, so one primary's outage does not send the other primaries' keys
+  // to the loader. Default false.
   bool circuit_breaker = false;
   // Consecutive Redis failures that open the breaker. >= 1. Default 3.
   int circuit_breaker_max_failures = 3;

@@ -69,7 +69,7 @@ struct Stats {
   std::uint64_t subscriber_reconnects = 0;
   std::uint64_t l1_clears = 0;  // L1 dropped whole after a (re)subscribe
 
-  // Breaker.
+  // Breaker (on a cluster: the primaries' breakers; open if any is not closed).
   bool breaker_open = false;
   std::uint64_t breaker_transitions = 0;
 };

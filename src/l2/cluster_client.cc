@@ -80,7 +80,7 @@ Result ClusterClient::execute(std::vector<std::string> commands, std::size_t aff
       if (owner >= 0 && topo->clients[static_cast<std::size_t>(owner)] != nullptr) {
         Result r =
             topo->clients[static_cast<std::size_t>(owner)]->execute(commands, affinity, deadline);
-        if (!r.ok) request_refresh();
+        if (!r.ok && r.error != k_breaker_open) request_refresh();
         for (const Reply& x : r.replies) {
           if (x.is_error() && (x.str.starts_with("CLUSTERDOWN") || x.str.starts_with("TRYAGAIN"))) {
             request_refresh();
@@ -175,7 +175,9 @@ void ClusterClient::send(const std::shared_ptr<Op>& op, const std::shared_ptr<Re
 void ClusterClient::on_replies(const std::shared_ptr<Op>& op,
                                const std::vector<std::size_t>& indexes, bool asking, Result r) {
   if (!r.ok) {
-    request_refresh();  // a node that cannot be reached: the map may be stale
+    // A node that cannot be reached: the map may be stale (its breaker's
+    // rejections say nothing new).
+    if (r.error != k_breaker_open) request_refresh();
     // Only this node's commands fail: the other nodes' replies still count
     // (a batch read over many slots loses only the slots of the node down).
     op->result.fail_some(indexes, r.error);

@@ -49,6 +49,12 @@ struct ClusterSettings {
   ConnectionSettings connection;  // timeouts and log; the endpoint is per node
   int pool_size = 2;              // connections per primary
   std::chrono::milliseconds refresh_interval{5000};
+  // When set, called once per node client ("host:port") for the breaker that
+  // guards that node alone (ClientSettings::breaker): a node that stops
+  // answering is skipped at once while its breaker is open, and the other
+  // nodes' commands go on. Its part of a pipeline then fails with
+  // k_breaker_open, as a node down would.
+  std::function<std::shared_ptr<resilience::CircuitBreaker>(const std::string& node)> make_breaker;
 };
 
 class ClusterClient final : public CommandClient {
@@ -65,7 +71,9 @@ class ClusterClient final : public CommandClient {
   bool connected() const override;
   bool wait_connected(std::chrono::milliseconds limit) const override;
   std::uint64_t reconnects() const override;
-  ReadRounds read_rounds() const override;  // over every node, dropped ones included
+  ReadRounds read_rounds() const override;            // over every node, dropped ones included
+  std::uint64_t breaker_rejections() const override;  // the same
+  resilience::breaker_state breaker_state() const override;  // the worst of the current nodes
   EventLoop& loop() override { return *loop_; }
   void stop() override;
 

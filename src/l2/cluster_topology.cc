@@ -55,10 +55,11 @@ std::shared_ptr<RedisClient> ClusterClient::node_client(const Endpoint& ep) {
   if (stopping_) return nullptr;
   auto& client = nodes_[node_name(ep)];
   if (!client) {
-    ClientSettings cs{settings_.connection, settings_.pool_size, settings_.pool_size};
+    ClientSettings cs{settings_.connection, settings_.pool_size, settings_.pool_size, nullptr};
     cs.connection.endpoint = with_credentials(ep);
     cs.connection.resolve = nullptr;
     cs.connection.name = "node " + node_name(ep) + " command";
+    if (settings_.make_breaker) cs.breaker = settings_.make_breaker(node_name(ep));
     client = std::make_shared<RedisClient>(std::move(cs), loop_.get());
   }
   return client;
@@ -107,6 +108,26 @@ CommandClient::ReadRounds ClusterClient::read_rounds() const {
   for (const auto& [name, client] : nodes_) add(*client);
   for (const auto& client : retired_) add(*client);
   return sum;
+}
+
+std::uint64_t ClusterClient::breaker_rejections() const {
+  util::MutexLock lock(mu_);
+  std::uint64_t sum = 0;
+  for (const auto& [name, client] : nodes_) sum += client->breaker_rejections();
+  for (const auto& client : retired_) sum += client->breaker_rejections();
+  return sum;
+}
+
+resilience::breaker_state ClusterClient::breaker_state() const {
+  using resilience::breaker_state;
+  util::MutexLock lock(mu_);
+  breaker_state worst = breaker_state::closed;
+  for (const auto& [name, client] : nodes_) {
+    const breaker_state s = client->breaker_state();
+    if (s == breaker_state::open) return s;
+    if (s == breaker_state::half_open) worst = s;
+  }
+  return worst;
 }
 
 std::optional<Endpoint> ClusterClient::next_node() {

@@ -15,6 +15,7 @@
 
 #include "l2/event_loop.h"
 #include "l2/reply.h"
+#include "resilience/circuit_breaker.h"
 
 namespace multicache::l2 {
 
@@ -26,6 +27,9 @@ struct Result {
   // not answer (or not in time) being error replies that carry `error`'s text.
   std::vector<Reply> replies;
 };
+
+// Result::error of a pipeline a circuit breaker turned away unsent.
+inline constexpr std::string_view k_breaker_open = "circuit breaker open";
 
 // What execute()/submit() answer without sending anything: ok for an empty
 // pipeline, "client stopped" once stopped; nullopt when it must be sent.
@@ -64,6 +68,13 @@ class CommandClient {
     std::uint64_t combined = 0;
   };
   virtual ReadRounds read_rounds() const { return {}; }
+  // Breakers inside the client (a cluster's, one per node; see
+  // ClusterSettings::make_breaker): pipelines they turned away, and the worst
+  // state among them (open, then half-open); closed when there are none.
+  virtual std::uint64_t breaker_rejections() const { return 0; }
+  virtual resilience::breaker_state breaker_state() const {
+    return resilience::breaker_state::closed;
+  }
   // The loop the subscriber shares.
   virtual EventLoop& loop() = 0;
   // Fails what is queued, closes every connection, joins threads. Idempotent.

@@ -121,6 +121,21 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
   if (auto early = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
     return std::move(*early);
   }
+  if (!settings_.breaker) return run(std::move(commands), affinity, deadline);
+  const auto generation = settings_.breaker->admit();
+  if (!generation) {
+    breaker_rejections_.fetch_add(1, std::memory_order_relaxed);
+    Result r;
+    r.error = k_breaker_open;
+    return r;
+  }
+  Result r = run(std::move(commands), affinity, deadline);
+  settings_.breaker->record(*generation, r.ok);
+  return r;
+}
+
+Result RedisClient::run(std::vector<std::string> commands, std::size_t affinity,
+                        std::chrono::steady_clock::time_point deadline) {
   Result result;
   if (!connected() && first_attempts_done()) {
     result.error = "not connected";
@@ -145,20 +160,32 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
 
 void RedisClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {
   Result early;
+  std::optional<std::uint64_t> generation;
   if (auto e = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
     early = std::move(*e);
-  } else if (!connected() && first_attempts_done()) {
-    early.error = "not connected";
+  } else if (settings_.breaker && !(generation = settings_.breaker->admit())) {
+    breaker_rejections_.fetch_add(1, std::memory_order_relaxed);
+    early.error = k_breaker_open;
   } else {
-    // If the post fails the batch is dropped unrun: its callback is moved
-    // back out through a shared slot so it still runs exactly once.
-    auto slot = std::make_shared<Callback>(std::move(done));
-    auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
-      if (*slot) (*slot)(std::move(r));
-    });
-    if (loop_->post([this, batch] { dispatch(batch); })) return;
-    done = std::move(*slot);
-    early.error = "client stopped";
+    if (generation) {  // the breaker hears how the pipeline ends, whichever way
+      done = [breaker = settings_.breaker, gen = *generation, then = std::move(done)](Result r) {
+        breaker->record(gen, r.ok);
+        if (then) then(std::move(r));
+      };
+    }
+    if (!connected() && first_attempts_done()) {
+      early.error = "not connected";
+    } else {
+      // If the post fails the batch is dropped unrun: its callback is moved
+      // back out through a shared slot so it still runs exactly once.
+      auto slot = std::make_shared<Callback>(std::move(done));
+      auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
+        if (*slot) (*slot)(std::move(r));
+      });
+      if (loop_->post([this, batch] { dispatch(batch); })) return;
+      done = std::move(*slot);
+      early.error = "client stopped";
+    }
   }
   if (done) done(std::move(early));
 }

@@ -37,6 +37,11 @@ struct ClientSettings {
   // Blocking connections that reads share, from the callers' own threads
   // (DirectPool); 0: every pipeline goes through the loop.
   int direct_size = 0;
+  // When set, every pipeline passes it first: while it is open, execute()
+  // and submit() answer k_breaker_open at once; whether each pipeline's
+  // replies all arrived is recorded in it. (A cluster's node clients; a
+  // single server's breaker sits in the cache, around the whole client.)
+  std::shared_ptr<resilience::CircuitBreaker> breaker;
 };
 
 class RedisClient final : public CommandClient {
@@ -75,6 +80,12 @@ class RedisClient final : public CommandClient {
   ReadRounds read_rounds() const override {
     return direct_ ? ReadRounds{direct_->rounds(), direct_->combined()} : ReadRounds{};
   }
+  std::uint64_t breaker_rejections() const override {
+    return breaker_rejections_.load(std::memory_order_relaxed);
+  }
+  resilience::breaker_state breaker_state() const override {
+    return settings_.breaker ? settings_.breaker->state() : resilience::breaker_state::closed;
+  }
   // Drops every connection and connects again at once (to wherever the
   // endpoint resolver now points: a sentinel failover).
   void reset_connections();
@@ -88,8 +99,10 @@ class RedisClient final : public CommandClient {
 
  private:
   struct Batch;
-  void dispatch(const std::shared_ptr<Batch>& batch);  // loop thread
-  void fail_parked(const std::string& why);            // loop thread
+  Result run(std::vector<std::string> commands, std::size_t affinity,
+             std::chrono::steady_clock::time_point deadline);  // execute() past the breaker
+  void dispatch(const std::shared_ptr<Batch>& batch);          // loop thread
+  void fail_parked(const std::string& why);                    // loop thread
   bool first_attempts_done() const {
     return attempts_done_.load(std::memory_order_acquire) >= settings_.pool_size;
   }
@@ -104,6 +117,7 @@ class RedisClient final : public CommandClient {
   std::atomic<int> ready_count_{0};
   std::atomic<int> attempts_done_{0};  // connections that connected or failed once
   std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<std::uint64_t> breaker_rejections_{0};
   std::atomic<bool> stopped_{false};
 };
 

@@ -43,7 +43,7 @@ SentinelClient::SentinelClient(SentinelSettings settings) : settings_(std::move(
     util::MutexLock lock(mu_);
     primary_ = std::move(first);
   }
-  ClientSettings cs{settings_.connection, settings_.pool_size, settings_.pool_size};
+  ClientSettings cs{settings_.connection, settings_.pool_size, settings_.pool_size, nullptr};
   cs.connection.resolve = [this] { return primary(); };
   cs.connection.require_primary = true;
   if (auto p = primary()) cs.connection.endpoint = *p;

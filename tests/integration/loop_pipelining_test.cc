@@ -40,7 +40,7 @@ using test::on_loop;
 
 void sixteen_callers_each_get_their_own_replies(std::chrono::microseconds spin_wait) {
   test::RedisServer server;
-  ClientSettings settings{settings_for(server), /*pool_size=*/2, /*direct_size=*/0};
+  ClientSettings settings{settings_for(server), /*pool_size=*/2, /*direct_size=*/0, nullptr};
   settings.connection.spin_wait = spin_wait;
   RedisClient client(settings);  // no direct connections: every call takes the loop
   ASSERT_TRUE(client.wait_connected(5s));
