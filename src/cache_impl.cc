@@ -91,9 +91,12 @@ Cache::Impl::Impl(Options options)
                                    nullptr};
       if (opts_.circuit_breaker) {
         settings.make_breaker = [this](const std::string& node) {
-          return std::make_shared<resilience::CircuitBreaker>(
+          auto b = std::make_shared<resilience::CircuitBreaker>(
               true, opts_.circuit_breaker_max_failures, opts_.circuit_breaker_open_timeout, clock_,
               breaker_transition_fn(" for node " + node));
+          util::MutexLock lock(node_breakers_mu_);
+          node_breakers_.push_back(b);
+          return b;
         };
       }
       auto c = std::make_unique<l2::ClusterClient>(std::move(settings));

@@ -1,6 +1,7 @@
 // cache_impl.h — Cache::Impl: the parts a Cache owns and how they connect.
 //
 //   caller ─▶ L1Cache ─miss─▶ SingleFlight ─leader─▶ RedisStore ─▶ CircuitBreaker ─▶ RedisClient
+//                                         (on a cluster: ClusterClient ─▶ a breaker per primary)
 //                                              └─miss─▶ loader ─▶ L1 + Redis (SET PXAT NX)
 //   Subscriber (loop thread) ─message─▶ L1Cache::erase      Executor ─▶ refreshes
 //
@@ -253,7 +254,12 @@ class Cache::Impl {
   metrics::Latencies latencies_;  // recorded only with Options::metrics
   l1::L1Counters l1_counters_;
   l1::L1Cache l1_;
-  resilience::CircuitBreaker breaker_;
+  resilience::CircuitBreaker breaker_;  // off on a cluster: one per primary there
+  // Every breaker a cluster's node client was given (nodes retired since
+  // included), so their rejections keep counting.
+  mutable util::Mutex node_breakers_mu_;
+  std::vector<std::shared_ptr<resilience::CircuitBreaker>> node_breakers_
+      MC_GUARDED_BY(node_breakers_mu_);
   load::SingleFlight flights_;
   load::Executor executor_;
   std::unique_ptr<l2::CommandClient> client_;  // null in L1-only mode

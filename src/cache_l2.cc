@@ -27,7 +27,9 @@ l2::Result Cache::Impl::exec(std::vector<std::string> commands, std::size_t affi
   breaker_.record(*generation, r.ok);
   bool replied_ok = r.ok;
   for (const auto& reply : r.replies) replied_ok = replied_ok && !reply.is_error();
-  if (!replied_ok) metrics::bump(counters_.redis_errors);  // transport or reply error
+  // Transport or reply error (a cluster node's breaker turning its part away
+  // is a rejection, counted there).
+  if (!replied_ok && r.error != l2::k_breaker_open) metrics::bump(counters_.redis_errors);
   return r;
 }
 
@@ -44,7 +46,7 @@ void Cache::Impl::exec_async(std::vector<std::string> commands, std::size_t affi
         bool replied_ok = r.ok;
         for (const auto& reply : r.replies) replied_ok = replied_ok && !reply.is_error();
         breaker_.record(gen, r.ok);
-        if (!replied_ok) metrics::bump(counters_.redis_errors);
+        if (!replied_ok && r.error != l2::k_breaker_open) metrics::bump(counters_.redis_errors);
       },
       affinity);
 }

@@ -20,8 +20,11 @@ Stats Cache::Impl::snapshot() const {
   s.redis_errors = get(c.redis_errors);
   s.decode_errors = get(c.decode_errors);
   s.encode_errors = get(c.encode_errors);
-  s.breaker_rejections =
-      get(c.breaker_rejections) + (m.client_ ? m.client_->breaker_rejections() : 0);
+  s.breaker_rejections = get(c.breaker_rejections);
+  {
+    util::MutexLock lock(m.node_breakers_mu_);
+    for (const auto& b : m.node_breakers_) s.breaker_rejections += b->rejections();
+  }
   s.redis_redirects = m.client_ ? m.client_->redirects() : 0;
   if (m.client_) {
     const l2::CommandClient::ReadRounds r = m.client_->read_rounds();

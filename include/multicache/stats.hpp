@@ -28,8 +28,10 @@ struct Stats {
   std::uint64_t redis_errors = 0;   // failed or timed-out Redis round trips
   std::uint64_t decode_errors = 0;  // corrupt bytes in Redis (short, bad flag, bad Snappy, codec)
   std::uint64_t encode_errors = 0;  // values the codec could not encode (not cached)
-  std::uint64_t breaker_rejections = 0;  // Redis calls not made because the breaker was open
-  std::uint64_t redis_redirects = 0;     // Redis Cluster MOVED/ASK replies followed
+  // Redis calls not made because the breaker was open (on a cluster: parts of
+  // calls, one per primary whose breaker turned its part away).
+  std::uint64_t breaker_rejections = 0;
+  std::uint64_t redis_redirects = 0;  // Redis Cluster MOVED/ASK replies followed
   // Reads on the shared blocking connections: rounds (one write of the
   // queued reads, then their replies), and reads that went out in a round
   // another caller led (auto-pipelined).

@@ -2,9 +2,10 @@
 //
 // The slot map comes from CLUSTER SLOTS, asked of the seed nodes (then of
 // the known primaries) by a refresher thread: at start, every
-// refresh_interval (every 250 ms while a primary cannot be reached), and soon
-// after anything suggests the map is stale (a MOVED, a node that cannot be
-// reached, CLUSTERDOWN). Each primary gets a RedisClient (pool_size
+// refresh_interval (every 250 ms while a primary cannot be reached or its
+// breaker is not closed), and soon after anything suggests the map is stale
+// (a MOVED, a node that cannot be reached, CLUSTERDOWN; not a breaker's
+// rejection). Each primary gets a RedisClient (pool_size
 // connections) on one shared event loop.
 //
 // A pipeline is split by node: each command goes to the primary of its
@@ -53,7 +54,10 @@ struct ClusterSettings {
   // guards that node alone (ClientSettings::breaker): a node that stops
   // answering is skipped at once while its breaker is open, and the other
   // nodes' commands go on. Its part of a pipeline then fails with
-  // k_breaker_open, as a node down would.
+  // k_breaker_open, as a node down would (without asking for a refresh of
+  // the slot map; while a breaker is not closed the map is refreshed as
+  // often as while a primary cannot be reached). Runs under mu_: it must not
+  // call into this client.
   std::function<std::shared_ptr<resilience::CircuitBreaker>(const std::string& node)> make_breaker;
 };
 
@@ -71,8 +75,7 @@ class ClusterClient final : public CommandClient {
   bool connected() const override;
   bool wait_connected(std::chrono::milliseconds limit) const override;
   std::uint64_t reconnects() const override;
-  ReadRounds read_rounds() const override;            // over every node, dropped ones included
-  std::uint64_t breaker_rejections() const override;  // the same
+  ReadRounds read_rounds() const override;  // over every node, dropped ones included
   resilience::breaker_state breaker_state() const override;  // the worst of the current nodes
   EventLoop& loop() override { return *loop_; }
   void stop() override;

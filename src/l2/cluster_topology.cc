@@ -110,14 +110,6 @@ CommandClient::ReadRounds ClusterClient::read_rounds() const {
   return sum;
 }
 
-std::uint64_t ClusterClient::breaker_rejections() const {
-  util::MutexLock lock(mu_);
-  std::uint64_t sum = 0;
-  for (const auto& [name, client] : nodes_) sum += client->breaker_rejections();
-  for (const auto& client : retired_) sum += client->breaker_rejections();
-  return sum;
-}
-
 resilience::breaker_state ClusterClient::breaker_state() const {
   using resilience::breaker_state;
   util::MutexLock lock(mu_);
@@ -210,10 +202,12 @@ void ClusterClient::refresher_main() {
       while (!stopping_ && !refresh_wanted_) {
         // A primary we cannot reach may have failed over: look again soon.
         // (Checked every k_refresh_while_degraded: a node can die while no
-        // command goes to it.)
+        // command goes to it. One whose breaker is not closed counts as out
+        // of reach: its frozen connections may still look up.)
         bool reachable = topo_ != nullptr;
         for (std::size_t i = 0; reachable && i < topo_->clients.size(); ++i) {
-          reachable = topo_->clients[i] != nullptr && topo_->clients[i]->connected();
+          reachable = topo_->clients[i] != nullptr && topo_->clients[i]->connected() &&
+                      topo_->clients[i]->breaker_state() == resilience::breaker_state::closed;
         }
         const auto now = clock::now();
         const auto due = last + (reachable ? settings_.refresh_interval : k_refresh_while_degraded);

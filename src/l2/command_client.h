@@ -68,10 +68,9 @@ class CommandClient {
     std::uint64_t combined = 0;
   };
   virtual ReadRounds read_rounds() const { return {}; }
-  // Breakers inside the client (a cluster's, one per node; see
-  // ClusterSettings::make_breaker): pipelines they turned away, and the worst
-  // state among them (open, then half-open); closed when there are none.
-  virtual std::uint64_t breaker_rejections() const { return 0; }
+  // The worst state (open, then half-open) among the breakers inside the
+  // client (a cluster's current primaries'; see ClusterSettings::make_breaker);
+  // closed when there are none.
   virtual resilience::breaker_state breaker_state() const {
     return resilience::breaker_state::closed;
   }

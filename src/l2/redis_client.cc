@@ -124,12 +124,17 @@ Result RedisClient::execute(std::vector<std::string> commands, std::size_t affin
   if (!settings_.breaker) return run(std::move(commands), affinity, deadline);
   const auto generation = settings_.breaker->admit();
   if (!generation) {
-    breaker_rejections_.fetch_add(1, std::memory_order_relaxed);
     Result r;
     r.error = k_breaker_open;
     return r;
   }
-  Result r = run(std::move(commands), affinity, deadline);
+  Result r;
+  try {
+    r = run(std::move(commands), affinity, deadline);
+  } catch (...) {  // out of memory: still a result the breaker must hear
+    settings_.breaker->record(*generation, false);
+    throw;
+  }
   settings_.breaker->record(*generation, r.ok);
   return r;
 }
@@ -164,29 +169,32 @@ void RedisClient::submit(std::vector<std::string> commands, Callback done, std::
   if (auto e = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
     early = std::move(*e);
   } else if (settings_.breaker && !(generation = settings_.breaker->admit())) {
-    breaker_rejections_.fetch_add(1, std::memory_order_relaxed);
     early.error = k_breaker_open;
-  } else {
-    if (generation) {  // the breaker hears how the pipeline ends, whichever way
-      done = [breaker = settings_.breaker, gen = *generation, then = std::move(done)](Result r) {
-        breaker->record(gen, r.ok);
-        if (then) then(std::move(r));
-      };
+  } else
+    try {
+      if (generation) {  // the breaker hears how the pipeline ends, whichever way
+        done = [breaker = settings_.breaker, gen = *generation, then = std::move(done)](Result r) {
+          breaker->record(gen, r.ok);
+          if (then) then(std::move(r));
+        };
+      }
+      if (!connected() && first_attempts_done()) {
+        early.error = "not connected";
+      } else {
+        // If the post fails the batch is dropped unrun: its callback is moved
+        // back out through a shared slot so it still runs exactly once.
+        auto slot = std::make_shared<Callback>(std::move(done));
+        auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
+          if (*slot) (*slot)(std::move(r));
+        });
+        if (loop_->post([this, batch] { dispatch(batch); })) return;
+        done = std::move(*slot);
+        early.error = "client stopped";
+      }
+    } catch (...) {  // out of memory before the pipeline was queued
+      if (generation) settings_.breaker->record(*generation, false);
+      throw;
     }
-    if (!connected() && first_attempts_done()) {
-      early.error = "not connected";
-    } else {
-      // If the post fails the batch is dropped unrun: its callback is moved
-      // back out through a shared slot so it still runs exactly once.
-      auto slot = std::make_shared<Callback>(std::move(done));
-      auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
-        if (*slot) (*slot)(std::move(r));
-      });
-      if (loop_->post([this, batch] { dispatch(batch); })) return;
-      done = std::move(*slot);
-      early.error = "client stopped";
-    }
-  }
   if (done) done(std::move(early));
 }
 

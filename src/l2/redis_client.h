@@ -80,9 +80,6 @@ class RedisClient final : public CommandClient {
   ReadRounds read_rounds() const override {
     return direct_ ? ReadRounds{direct_->rounds(), direct_->combined()} : ReadRounds{};
   }
-  std::uint64_t breaker_rejections() const override {
-    return breaker_rejections_.load(std::memory_order_relaxed);
-  }
   resilience::breaker_state breaker_state() const override {
     return settings_.breaker ? settings_.breaker->state() : resilience::breaker_state::closed;
   }
@@ -117,7 +114,6 @@ class RedisClient final : public CommandClient {
   std::atomic<int> ready_count_{0};
   std::atomic<int> attempts_done_{0};  // connections that connected or failed once
   std::atomic<std::uint64_t> reconnects_{0};
-  std::atomic<std::uint64_t> breaker_rejections_{0};
   std::atomic<bool> stopped_{false};
 };
 

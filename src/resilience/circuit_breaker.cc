@@ -34,11 +34,14 @@ std::optional<std::uint64_t> CircuitBreaker::admit() {
     }
     if (state_ == breaker_state::closed) {
       admitted = generation_;
-    } else if (state_ == breaker_state::half_open && !probe_in_flight_) {
+    } else if (state_ == breaker_state::half_open &&
+               (!probe_in_flight_ || now >= probe_since_ + open_timeout_)) {
       probe_in_flight_ = true;
+      probe_since_ = now;
       admitted = generation_;
     }
   }
+  if (!admitted) rejections_.fetch_add(1, std::memory_order_relaxed);
   notify();
   return admitted;
 }

@@ -4,7 +4,9 @@
 //   closed    calls pass; `max_failures` consecutive failures open it.
 //   open      calls are rejected at once for `open_timeout`; then half-open.
 //   half-open one probe passes, others are rejected; its success closes the
-//             breaker, its failure opens it again.
+//             breaker, its failure opens it again. A probe that has not
+//             reported within `open_timeout` is given up: the next call is
+//             the probe.
 // Each transition starts a new generation; results of calls admitted in an
 // older generation are ignored, so a slow call from before a transition
 // cannot flip the new state.
@@ -44,6 +46,8 @@ class CircuitBreaker {
 
   breaker_state state() const { return mirror_.load(std::memory_order_acquire); }
   bool enabled() const { return enabled_; }
+  // Calls admit() turned away so far.
+  std::uint64_t rejections() const { return rejections_.load(std::memory_order_relaxed); }
 
  private:
   // Changes state; the callback runs later, in notify(), outside the lock.
@@ -61,8 +65,10 @@ class CircuitBreaker {
   std::uint64_t generation_ MC_GUARDED_BY(mu_) = 0;
   int consecutive_failures_ MC_GUARDED_BY(mu_) = 0;
   bool probe_in_flight_ MC_GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point probe_since_ MC_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point open_until_ MC_GUARDED_BY(mu_);
   std::atomic<breaker_state> mirror_{breaker_state::closed};
+  std::atomic<std::uint64_t> rejections_{0};
   std::vector<std::pair<breaker_state, breaker_state>> unreported_ MC_GUARDED_BY(mu_);
 };
 

@@ -94,9 +94,37 @@ TEST_F(CircuitBreakerTest, HalfOpenAdmitsExactlyOneProbe) {
   ASSERT_TRUE(probe.has_value());
   EXPECT_EQ(b.state(), k_half);
   EXPECT_FALSE(b.admit().has_value());
-  clock_.advance(10s);  // time does not free the probe slot
+  clock_.advance(99ms);  // within an open time the probe slot stays taken
   EXPECT_FALSE(b.admit().has_value());
   EXPECT_EQ(b.state(), k_half);
+}
+
+// A probe whose outcome never comes (its caller died) would hold the breaker
+// half-open for good: after another open time the next call is the probe.
+TEST_F(CircuitBreakerTest, AProbeThatNeverReportsIsReplacedAfterTheOpenTime) {
+  auto b = make(1, 1000ms);
+  trip(b, 1);
+  clock_.advance(1000ms);
+  ASSERT_TRUE(b.admit().has_value());  // the probe, never recorded
+  clock_.advance(999ms);
+  EXPECT_FALSE(b.admit().has_value());
+  clock_.advance(1ms);
+  auto g = b.admit();
+  ASSERT_TRUE(g.has_value());
+  EXPECT_FALSE(b.admit().has_value());  // one probe at a time still
+  b.record(*g, true);
+  EXPECT_EQ(b.state(), k_closed);
+}
+
+TEST_F(CircuitBreakerTest, CountsTheCallsItTurnsAway) {
+  auto b = make(1, 1000ms);
+  EXPECT_EQ(b.rejections(), 0u);
+  trip(b, 1);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(b.admit().has_value());
+  EXPECT_EQ(b.rejections(), 3u);
+  auto off = make(1, 1000ms, /*enabled=*/false);
+  EXPECT_TRUE(off.admit().has_value());
+  EXPECT_EQ(off.rejections(), 0u);
 }
 
 TEST_F(CircuitBreakerTest, ProbeSuccessCloses) {
