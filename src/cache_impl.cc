@@ -167,7 +167,7 @@ void Cache::Impl::close() {
 }
 
 bool Cache::Impl::is_cluster_url(std::string_view url) {
-  return url.starts_with("redis-cluster://");
+  return !url.empty() && l2::parse_server_url(url).mode == l2::ServerSpec::kind::cluster;
 }
 
 resilience::CircuitBreaker::TransitionFn Cache::Impl::breaker_transition_fn(std::string which) {

@@ -164,37 +164,47 @@ Result RedisClient::run(std::vector<std::string> commands, std::size_t affinity,
 }
 
 void RedisClient::submit(std::vector<std::string> commands, Callback done, std::size_t affinity) {
+  if (auto early = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
+    if (done) done(std::move(*early));
+    return;
+  }
+  if (!settings_.breaker) return queue(std::move(commands), std::move(done), affinity);
+  const auto generation = settings_.breaker->admit();
+  if (!generation) {
+    Result r;
+    r.error = k_breaker_open;
+    if (done) done(std::move(r));
+    return;
+  }
+  // The breaker hears how the pipeline ends, whichever way.
+  Callback recorded = [breaker = settings_.breaker, gen = *generation,
+                       then = std::move(done)](Result r) {
+    breaker->record(gen, r.ok);
+    if (then) then(std::move(r));
+  };
+  try {
+    queue(std::move(commands), std::move(recorded), affinity);
+  } catch (...) {  // out of memory before the pipeline was queued
+    settings_.breaker->record(*generation, false);
+    throw;
+  }
+}
+
+void RedisClient::queue(std::vector<std::string> commands, Callback done, std::size_t affinity) {
   Result early;
-  std::optional<std::uint64_t> generation;
-  if (auto e = answer_without_sending(commands, stopped_.load(std::memory_order_acquire))) {
-    early = std::move(*e);
-  } else if (settings_.breaker && !(generation = settings_.breaker->admit())) {
-    early.error = k_breaker_open;
-  } else
-    try {
-      if (generation) {  // the breaker hears how the pipeline ends, whichever way
-        done = [breaker = settings_.breaker, gen = *generation, then = std::move(done)](Result r) {
-          breaker->record(gen, r.ok);
-          if (then) then(std::move(r));
-        };
-      }
-      if (!connected() && first_attempts_done()) {
-        early.error = "not connected";
-      } else {
-        // If the post fails the batch is dropped unrun: its callback is moved
-        // back out through a shared slot so it still runs exactly once.
-        auto slot = std::make_shared<Callback>(std::move(done));
-        auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
-          if (*slot) (*slot)(std::move(r));
-        });
-        if (loop_->post([this, batch] { dispatch(batch); })) return;
-        done = std::move(*slot);
-        early.error = "client stopped";
-      }
-    } catch (...) {  // out of memory before the pipeline was queued
-      if (generation) settings_.breaker->record(*generation, false);
-      throw;
-    }
+  if (!connected() && first_attempts_done()) {
+    early.error = "not connected";
+  } else {
+    // If the post fails the batch is dropped unrun: its callback is moved
+    // back out through a shared slot so it still runs exactly once.
+    auto slot = std::make_shared<Callback>(std::move(done));
+    auto batch = std::make_shared<Batch>(std::move(commands), affinity, [slot](Result r) {
+      if (*slot) (*slot)(std::move(r));
+    });
+    if (loop_->post([this, batch] { dispatch(batch); })) return;
+    done = std::move(*slot);
+    early.error = "client stopped";
+  }
   if (done) done(std::move(early));
 }
 

@@ -98,8 +98,10 @@ class RedisClient final : public CommandClient {
   struct Batch;
   Result run(std::vector<std::string> commands, std::size_t affinity,
              std::chrono::steady_clock::time_point deadline);  // execute() past the breaker
-  void dispatch(const std::shared_ptr<Batch>& batch);          // loop thread
-  void fail_parked(const std::string& why);                    // loop thread
+  void queue(std::vector<std::string> commands, Callback done,
+             std::size_t affinity);                    // submit() past the breaker
+  void dispatch(const std::shared_ptr<Batch>& batch);  // loop thread
+  void fail_parked(const std::string& why);            // loop thread
   bool first_attempts_done() const {
     return attempts_done_.load(std::memory_order_acquire) >= settings_.pool_size;
   }
