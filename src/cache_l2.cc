@@ -18,9 +18,8 @@ l2::Result Cache::Impl::exec(std::vector<std::string> commands, std::size_t affi
     return r;
   }
   auto generation = breaker_.admit();
-  if (!generation) {
-    metrics::bump(counters_.breaker_rejections);
-    r.error = "circuit breaker open";
+  if (!generation) {  // counted by the breaker
+    r.error = l2::k_breaker_open;
     return r;
   }
   r = client_->execute(std::move(commands), affinity);
@@ -36,10 +35,7 @@ l2::Result Cache::Impl::exec(std::vector<std::string> commands, std::size_t affi
 void Cache::Impl::exec_async(std::vector<std::string> commands, std::size_t affinity) {
   if (closed_.load(std::memory_order_acquire) || client_ == nullptr) return;
   auto generation = breaker_.admit();
-  if (!generation) {
-    metrics::bump(counters_.breaker_rejections);
-    return;
-  }
+  if (!generation) return;  // counted by the breaker
   client_->submit(
       std::move(commands),
       [this, gen = *generation](l2::Result r) {

@@ -20,7 +20,9 @@ Stats Cache::Impl::snapshot() const {
   s.redis_errors = get(c.redis_errors);
   s.decode_errors = get(c.decode_errors);
   s.encode_errors = get(c.encode_errors);
-  s.breaker_rejections = get(c.breaker_rejections);
+  // Every breaker counts its own rejections: the cache's, and on a cluster
+  // every one a primary was given.
+  s.breaker_rejections = m.breaker_.rejections();
   {
     util::MutexLock lock(m.node_breakers_mu_);
     for (const auto& b : m.node_breakers_) s.breaker_rejections += b->rejections();

@@ -49,7 +49,6 @@ struct Counters {
   Counter redis_errors{0};
   Counter decode_errors{0};
   Counter encode_errors{0};
-  Counter breaker_rejections{0};
   Counter breaker_transitions{0};
   Counter refreshes_started{0};
   Counter refreshes_ok{0};

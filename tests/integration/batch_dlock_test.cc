@@ -16,8 +16,6 @@ namespace multicache::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Keys = std::vector<std::string>;
-using Values = std::unordered_map<std::string, std::string>;
 
 class BatchDlockTest : public RedisTest {
  protected:

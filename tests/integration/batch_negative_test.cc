@@ -16,7 +16,6 @@ namespace multicache::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Keys = std::vector<std::string>;
 using Maybe = std::optional<std::string>;
 
 class BatchNegativeTest : public RedisTest {

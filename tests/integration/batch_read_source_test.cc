@@ -14,8 +14,6 @@ namespace multicache::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Keys = std::vector<std::string>;
-using Values = std::unordered_map<std::string, std::string>;
 using Sources = std::vector<read_source>;
 
 class BatchReadSourceTest : public RedisTest {

@@ -1,6 +1,7 @@
-// A batch loader for tests: records each call's keys (sorted) and answers
-// every key it is asked for, but those in `skip`, with value(key, n) for its
-// n-th call (by default "v<n>").
+// Batch-call test helpers: the key list and result map types of a
+// std::string batch, and BatchRecorder, a batch loader that records each
+// call's keys (sorted) and answers every key it is asked for, but those in
+// `skip`, with value(key, n) for its n-th call (by default "v<n>").
 #pragma once
 
 #include <algorithm>
@@ -12,10 +13,11 @@
 
 namespace multicache::test {
 
+using Keys = std::vector<std::string>;
+using Values = std::unordered_map<std::string, std::string>;
+
 class BatchRecorder {
  public:
-  using Keys = std::vector<std::string>;
-  using Values = std::unordered_map<std::string, std::string>;
   using ValueOf = std::function<std::string(const std::string& key, std::size_t call)>;
 
   explicit BatchRecorder(ValueOf value =
